@@ -1,0 +1,101 @@
+// The HTTP API: one Hono app, one error shape, the OpenAPI 3.1 document built from the route schemas.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
+import type { Services } from '../services.ts';
+import { randomBase62 } from '../util/ids.ts';
+import { ApiError, validationError } from './api-error.ts';
+import type { AppEnv } from './app-env.ts';
+import { authenticate, requireScope } from './auth.ts';
+import { deploymentRoutes } from './deployments.ts';
+import { fromZodError, renderError } from './errors.ts';
+import { eventRoutes } from './events.ts';
+import { messageRoutes } from './messages.ts';
+import { renderReferencePage } from './reference-page.ts';
+import { runRoutes } from './runs.ts';
+import { secretRoutes } from './secrets.ts';
+import { threadRoutes } from './threads.ts';
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const OPENAPI_INFO = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Herm API',
+    version: '0.1.0',
+    description: 'Run one dedicated AI agent per customer: deployments, threads, runs and a Server-Sent Events stream.',
+  },
+};
+
+export function createApp(services: Services): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        throw fromZodError(result.error);
+      }
+      return undefined;
+    },
+  });
+
+  app.use('*', async function assignRequestId(c, next) {
+    const requestId = `req_${randomBase62(20)}`;
+    c.set('requestId', requestId);
+    c.set('services', services);
+    await next();
+    c.header('x-request-id', requestId);
+  });
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
+      },
+    }),
+  );
+
+  app.use('/v1/*', async function requireJsonBody(c, next) {
+    const method = c.req.method;
+    if (method === 'POST' || method === 'PATCH' || method === 'PUT') {
+      const type = c.req.header('content-type');
+      const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') || c.req.header('transfer-encoding'));
+      if (hasBody && !(type && /^application\/(.+\+)?json\b/i.test(type))) {
+        throw validationError('body', 'Request bodies must be JSON: send Content-Type: application/json.');
+      }
+    }
+    await next();
+  });
+
+  const auth = authenticate(services.keys);
+  app.use('/v1/deployments', auth);
+  app.use('/v1/deployments/*', auth);
+  app.use('/v1/secrets', auth);
+  app.use('/v1/secrets/*', auth);
+  const readScope = requireScope('deployments:read');
+  const writeScope = requireScope('deployments:write');
+  const scoped = createMiddleware<AppEnv>(async function requireMethodScope(c, next) {
+    return c.req.method === 'GET' || c.req.method === 'HEAD' ? readScope(c, next) : writeScope(c, next);
+  });
+  app.use('/v1/deployments', scoped);
+  app.use('/v1/deployments/*', scoped);
+  app.use('/v1/secrets', scoped);
+  app.use('/v1/secrets/*', scoped);
+
+  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes()]) {
+    app.route('/v1', routes);
+  }
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  app.doc31('/v1/openapi.json', (c) => ({ ...OPENAPI_INFO, servers: [{ url: new URL(c.req.url).origin }] }));
+  app.get('/v1/docs', (c) => {
+    const document = app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: new URL(c.req.url).origin }] });
+    return c.html(renderReferencePage(document));
+  });
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.notFound((c) => {
+    throw new ApiError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);
+  });
+  app.onError((error, c) => renderError(error, c));
+  return app;
+}

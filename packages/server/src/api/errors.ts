@@ -1,0 +1,44 @@
+// Rendering of every failure as {"error":{type,message,param?,request_id}}; zod issues name the field.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ZodError } from 'zod';
+import { ApiError, validationError } from './api-error.ts';
+import type { AppEnv } from './app-env.ts';
+
+export function paramOf(path: ReadonlyArray<PropertyKey>): string {
+  return path.map(String).join('.');
+}
+
+export function fromZodError(error: ZodError, prefix?: string): ApiError {
+  const issue = error.issues[0];
+  if (!issue) return validationError(prefix ?? 'body', 'Invalid request.');
+  const path = prefix ? [prefix, ...issue.path] : [...issue.path];
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    return validationError(paramOf([...path, key]), `Unknown parameter: ${paramOf([...path, key])}.`);
+  }
+  const param = path.length > 0 ? paramOf(path) : 'body';
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && issue.input === undefined) message = `Missing required parameter: ${param}.`;
+  else message = `Invalid ${param}: ${message}`;
+  return validationError(param, message.endsWith('.') ? message : `${message}.`);
+}
+
+export function renderError(error: unknown, c: Context<AppEnv>): Response {
+  const requestId = c.get('requestId') ?? 'req_unknown';
+  let apiError: ApiError;
+  if (error instanceof ApiError) apiError = error;
+  else if (error instanceof HTTPException) {
+    if (error.status === 400) apiError = validationError('body', error.message || 'Malformed request.');
+    else if (error.status === 413) apiError = new ApiError('payload_too_large', 'Request body is too large.');
+    else apiError = new ApiError('server_error', error.message);
+  } else {
+    c.get('services')?.logger.error({ err: error, requestId }, 'unhandled error');
+    apiError = new ApiError('server_error', 'An unexpected error occurred on the server.');
+  }
+  const body: { error: { type: string; message: string; param?: string; request_id: string } } = {
+    error: { type: apiError.type, message: apiError.message, request_id: requestId },
+  };
+  if (apiError.param !== undefined) body.error.param = apiError.param;
+  return c.json(body, apiError.status as 400);
+}

@@ -1,0 +1,57 @@
+// POST /v1/deployments/:deployment_id/messages
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { newId } from '../util/ids.ts';
+import { ApiError, notFound } from './api-error.ts';
+import type { AppEnv } from './app-env.ts';
+import { bearerSecurity, errorResponses, json, jsonBody, loadDeployment } from './route-helpers.ts';
+import { ErrorResponse, idParam, SendMessageBody, SendMessageResponse } from './schemas.ts';
+
+/** Attachments reach the model as a note with their URLs; providers differ in which media they fetch natively. */
+function withAttachments(content: string, attachments: { type: string; url: string }[] | undefined): string {
+  if (!attachments || attachments.length === 0) return content;
+  return `${content}\n\nAttachments:\n${attachments.map((attachment) => `- ${attachment.type}: ${attachment.url}`).join('\n')}`;
+}
+
+export function messageRoutes(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deployments/{deployment_id}/messages',
+      summary: 'Send a message',
+      description:
+        'Starts a run on the thread and returns at once; the run streams over the events endpoint. A message sent ' +
+        'while a run is in flight on the thread is folded into that run as steering input.',
+      tags: ['Messages'],
+      security: bearerSecurity,
+      request: { params: z.strictObject({ deployment_id: idParam('deployment_id', 'dep') }), ...jsonBody(SendMessageBody) },
+      responses: {
+        202: json(SendMessageResponse, 'The run the message started or joined'),
+        ...errorResponses,
+        409: { description: 'deployment_not_ready', content: { 'application/json': { schema: ErrorResponse } } },
+      },
+    }),
+    async (c) => {
+      const services = c.get('services');
+      const deployment = await loadDeployment(c, c.req.valid('param').deployment_id);
+      const body = c.req.valid('json');
+      if (deployment.status !== 'ready') {
+        throw new ApiError(
+          'deployment_not_ready',
+          deployment.status === 'provisioning'
+            ? 'The deployment is still provisioning; retry when its status is ready.'
+            : `The deployment failed to provision: ${deployment.status_reason ?? 'unknown reason'}.`,
+        );
+      }
+      let threadId = body.thread_id ?? deployment.default_thread_id;
+      if (threadId === 'new') {
+        threadId = (await services.store.threads.create({ id: newId('thread'), deploymentId: deployment.id, title: null })).id;
+      } else if (!(await services.store.threads.get(deployment.id, threadId))) {
+        throw notFound('thread', threadId, 'thread_id');
+      }
+      const { run } = await services.runs.submit(deployment, threadId, withAttachments(body.content, body.attachments));
+      return c.json({ run_id: run.id, deployment_id: deployment.id, thread_id: threadId, status: run.status }, 202);
+    },
+  );
+  return app;
+}

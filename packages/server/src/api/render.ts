@@ -1,0 +1,74 @@
+// Store records to API objects.
+import type { DeploymentRecord } from '../store/deployments.ts';
+import type { RunRecord } from '../store/runs.ts';
+import type { MessageRecord, ThreadRecord } from '../store/threads.ts';
+import type { SecretRecord } from '../store/secrets.ts';
+import { toIso } from '../util/time.ts';
+import { WORKSPACE_PATH } from '../sandbox/sandbox.ts';
+
+export function renderDeployment(deployment: DeploymentRecord, origin: string) {
+  return {
+    deployment_id: deployment.id,
+    customer_id: deployment.customer_id,
+    name: deployment.name,
+    runtime: deployment.runtime,
+    status: deployment.status,
+    status_reason: deployment.status_reason,
+    model: deployment.model,
+    system_prompt: deployment.system_prompt,
+    sandbox: deployment.sandbox,
+    mcp_servers: deployment.mcp_servers,
+    skills: deployment.skills,
+    secrets: deployment.secrets,
+    features: deployment.features,
+    thread_id: deployment.default_thread_id,
+    filesystem: { workspace_path: WORKSPACE_PATH, persistent: deployment.sandbox.persistent_filesystem },
+    events: { transport: 'sse' as const, url: `${origin}/v1/deployments/${deployment.id}/events` },
+    created_at: toIso(deployment.created_at)!,
+    updated_at: toIso(deployment.updated_at)!,
+  };
+}
+
+export function renderRun(run: RunRecord) {
+  return {
+    run_id: run.id,
+    deployment_id: run.deployment_id,
+    thread_id: run.thread_id,
+    status: run.status,
+    trigger: run.trigger,
+    steps: run.steps,
+    error: run.error,
+    created_at: toIso(run.created_at)!,
+    started_at: toIso(run.started_at),
+    completed_at: toIso(run.completed_at),
+  };
+}
+
+export function renderThread(thread: ThreadRecord, activeRunStatus?: string) {
+  return {
+    thread_id: thread.id,
+    deployment_id: thread.deployment_id,
+    title: thread.title,
+    status: (activeRunStatus === 'waiting_on_human' ? 'waiting_on_human' : thread.active_run_id ? 'running' : 'idle') as
+      | 'idle'
+      | 'running'
+      | 'waiting_on_human',
+    message_count: Number(thread.message_count),
+    last_activity_at: toIso(thread.last_activity_at),
+    created_at: toIso(thread.created_at)!,
+  };
+}
+
+export function renderMessage(message: MessageRecord) {
+  return {
+    message_id: message.id,
+    role: message.role as 'user' | 'agent',
+    content: message.content,
+    run_id: message.run_id,
+    created_at: toIso(message.created_at)!,
+  };
+}
+
+export function renderSecret(secret: SecretRecord) {
+  return { secret_id: secret.id, name: secret.name, created_at: toIso(secret.created_at)! };
+}

@@ -1,0 +1,35 @@
+// Shared pieces of the route definitions.
+import type { Context } from 'hono';
+import type { z } from '@hono/zod-openapi';
+import type { DeploymentRecord } from '../store/deployments.ts';
+import { notFound } from './api-error.ts';
+import type { AppEnv } from './app-env.ts';
+import { ErrorResponse } from './schemas.ts';
+
+export const errorResponses = {
+  400: { description: 'validation_error', content: { 'application/json': { schema: ErrorResponse } } },
+  401: { description: 'unauthorized', content: { 'application/json': { schema: ErrorResponse } } },
+  403: { description: 'forbidden', content: { 'application/json': { schema: ErrorResponse } } },
+  404: { description: 'not_found', content: { 'application/json': { schema: ErrorResponse } } },
+} as const;
+
+export function json<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { body: { required: true, content: { 'application/json': { schema } } } };
+}
+
+export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** The origin clients reach this server at, for URLs in responses. */
+export function publicOrigin(c: Context<AppEnv>): string {
+  return c.get('services').config.HERM_PUBLIC_URL?.replace(/\/$/, '') ?? new URL(c.req.url).origin;
+}
+
+export async function loadDeployment(c: Context<AppEnv>, deploymentId: string): Promise<DeploymentRecord> {
+  const deployment = await c.get('services').store.deployments.get(c.get('apiKey').account_id, deploymentId);
+  if (!deployment) throw notFound('deployment', deploymentId, 'deployment_id');
+  return deployment;
+}

@@ -1,0 +1,247 @@
+// Request and response schemas: validation and the OpenAPI document come from the same definitions.
+import { z } from '@hono/zod-openapi';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export const idParam = (name: string, prefix: string) =>
+  z
+    .string()
+    .regex(new RegExp(`^${prefix}_[A-Za-z0-9_]{1,64}$`), `must be an id starting with ${prefix}_`)
+    .openapi({ param: { name, in: 'path' }, example: `${prefix}_7xK9s2` });
+
+export const limitQuery = z.coerce
+  .number({ error: 'must be an integer from 1 to 100' })
+  .int('must be an integer from 1 to 100')
+  .min(1, 'must be an integer from 1 to 100')
+  .max(100, 'must be an integer from 1 to 100')
+  .default(20)
+  .openapi({ description: 'Page size, from 1 to 100. Defaults to 20', type: 'integer' });
+
+export const cursorQuery = z.string().min(1).max(512).optional().openapi({ description: 'Pagination cursor from a previous response' });
+
+export const SandboxInput = z
+  .strictObject({
+    enabled: z.boolean().optional().describe('Run the agent in an isolated sandbox. Default true'),
+    type: z.enum(['bubblewrap', 'docker']).optional().describe("Sandbox backend; omitted means the server's default"),
+    persistent_filesystem: z.boolean().optional().describe("Persist the agent's workspace across sessions. Default true"),
+  })
+  .openapi('SandboxInput');
+
+export const McpServerInput = z
+  .strictObject({
+    name: z.string().min(1).max(64).regex(NAME, 'must use letters, digits, ".", "_" or "-"').describe('Unique server name'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).describe('URL of your MCP server'),
+    tools: z.array(z.string().min(1).max(128)).max(500).optional().describe('Allowlist of tool names; omit to expose all'),
+  })
+  .openapi('McpServer');
+
+const skillName = z.string().min(1).max(64).regex(NAME, 'must use letters, digits, ".", "_" or "-"').describe('Unique skill name');
+
+export const SkillInput = z
+  .discriminatedUnion('source', [
+    z.strictObject({ name: skillName, source: z.literal('file'), path: z.string().min(1).max(1024).describe('Path to a SKILL.md in the workspace') }),
+    z.strictObject({ name: skillName, source: z.literal('inline'), content: z.string().min(1).max(200_000).describe('Skill markdown') }),
+    z.strictObject({ name: skillName, source: z.literal('url'), url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).describe('Public URL of a SKILL.md') }),
+  ])
+  .openapi('Skill');
+
+export const FeaturesInput = z
+  .strictObject({
+    memory: z.boolean().optional(),
+    dreaming: z.boolean().optional(),
+    automations: z.boolean().optional(),
+    steering: z.boolean().optional(),
+    filesystem_webhooks: z.boolean().optional(),
+  })
+  .openapi('FeaturesInput');
+
+const secretRef = z.string().regex(/^sec_[A-Za-z0-9_]{1,64}$/, 'must be a secret reference (sec_…)');
+const secretKey = z.string().regex(ENV_NAME, 'must be an environment variable name').max(128);
+
+function uniqueNames(items: { name: string }[] | undefined, field: string, context: z.RefinementCtx) {
+  const seen = new Set<string>();
+  for (const [index, item] of (items ?? []).entries()) {
+    if (seen.has(item.name)) {
+      context.addIssue({ code: 'custom', path: [field, index, 'name'], message: `duplicate name "${item.name}"` });
+    }
+    seen.add(item.name);
+  }
+}
+
+export const CreateDeploymentBody = z
+  .strictObject({
+    customer_id: z.string().min(1).max(255).describe('Your identifier for the customer this agent serves'),
+    name: z.string().min(1).max(255).describe('Human-readable deployment name'),
+    runtime: z.enum(['hermes']).optional().describe('Agent harness to run. Currently hermes (default)'),
+    model: z.string().min(3).max(255).optional().describe('Model in provider/model form'),
+    system_prompt: z.string().min(1).max(200_000).describe("The agent's system prompt"),
+    sandbox: SandboxInput.optional(),
+    mcp_servers: z.array(McpServerInput).max(20, 'at most 20 MCP servers').optional(),
+    skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
+    secrets: z.record(secretKey, secretRef).optional().describe('Environment variable names mapped to secret references'),
+    features: FeaturesInput.optional(),
+  })
+  .superRefine((body, context) => {
+    uniqueNames(body.mcp_servers, 'mcp_servers', context);
+    uniqueNames(body.skills, 'skills', context);
+  })
+  .openapi('CreateDeploymentRequest');
+
+export const UpdateDeploymentBody = z
+  .strictObject({
+    customer_id: z.string().optional().describe('Immutable; accepted only when unchanged'),
+    runtime: z.string().optional().describe('Immutable; accepted only when unchanged'),
+    name: z.string().min(1).max(255).optional(),
+    model: z.string().min(3).max(255).optional(),
+    system_prompt: z.string().min(1).max(200_000).optional(),
+    sandbox: SandboxInput.optional(),
+    mcp_servers: z.array(McpServerInput).max(20, 'at most 20 MCP servers').optional(),
+    skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
+    secrets: z.record(secretKey, secretRef.nullable()).optional().describe('Merged by key; null removes a key'),
+    features: z
+      .strictObject({
+        memory: z.boolean().nullable().optional(),
+        dreaming: z.boolean().nullable().optional(),
+        automations: z.boolean().nullable().optional(),
+        steering: z.boolean().nullable().optional(),
+        filesystem_webhooks: z.boolean().nullable().optional(),
+      })
+      .optional()
+      .describe('Merged by key; null restores the default'),
+  })
+  .superRefine((body, context) => {
+    uniqueNames(body.mcp_servers, 'mcp_servers', context);
+    uniqueNames(body.skills, 'skills', context);
+  })
+  .openapi('UpdateDeploymentRequest');
+
+export const Deployment = z
+  .object({
+    deployment_id: z.string(),
+    customer_id: z.string(),
+    name: z.string(),
+    runtime: z.string(),
+    status: z.enum(['provisioning', 'ready', 'error']),
+    status_reason: z.string().nullable(),
+    model: z.string(),
+    system_prompt: z.string(),
+    sandbox: z.object({ enabled: z.boolean(), type: z.string(), persistent_filesystem: z.boolean() }),
+    mcp_servers: z.array(McpServerInput),
+    skills: z.array(SkillInput),
+    secrets: z.record(z.string(), z.string()),
+    features: z.object({
+      memory: z.boolean(),
+      dreaming: z.boolean(),
+      automations: z.boolean(),
+      steering: z.boolean(),
+      filesystem_webhooks: z.boolean(),
+    }),
+    thread_id: z.string(),
+    filesystem: z.object({ workspace_path: z.string(), persistent: z.boolean() }),
+    events: z.object({ transport: z.literal('sse'), url: z.string() }),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi('Deployment');
+
+export const DeploymentList = z.object({ data: z.array(Deployment), next_cursor: z.string().nullable() }).openapi('DeploymentList');
+
+export const Attachment = z
+  .strictObject({
+    type: z.enum(['image', 'video', 'audio']),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  })
+  .openapi('Attachment');
+
+export const SendMessageBody = z
+  .strictObject({
+    content: z.string().min(1, 'must not be empty').max(200_000).describe('The message text'),
+    thread_id: z
+      .string()
+      .regex(/^(new|thr_[A-Za-z0-9_]{1,64})$/, 'must be a thread id (thr_…) or "new"')
+      .optional()
+      .describe('Thread to post to. Omit for the default thread, or "new" for a fresh thread'),
+    attachments: z.array(Attachment).max(20).optional(),
+  })
+  .openapi('SendMessageRequest');
+
+export const RunStatus = z.enum(['running', 'waiting_on_human', 'completed', 'error']);
+
+export const SendMessageResponse = z
+  .object({ run_id: z.string(), deployment_id: z.string(), thread_id: z.string(), status: RunStatus })
+  .openapi('SendMessageResponse');
+
+export const Run = z
+  .object({
+    run_id: z.string(),
+    deployment_id: z.string(),
+    thread_id: z.string(),
+    status: RunStatus,
+    trigger: z.string(),
+    steps: z.number().int(),
+    error: z.object({ type: z.string(), message: z.string() }).nullable(),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    completed_at: z.string().nullable(),
+  })
+  .openapi('Run');
+
+export const RunList = z.object({ data: z.array(Run), next_cursor: z.string().nullable() }).openapi('RunList');
+
+export const CreateThreadBody = z
+  .strictObject({ title: z.string().max(255).nullable().optional().describe('Human-readable label for the thread') })
+  .openapi('CreateThreadRequest');
+
+export const UpdateThreadBody = z
+  .strictObject({ title: z.string().max(255).nullable().describe('New label; null clears it') })
+  .openapi('UpdateThreadRequest');
+
+export const Thread = z
+  .object({
+    thread_id: z.string(),
+    deployment_id: z.string(),
+    title: z.string().nullable(),
+    status: z.enum(['idle', 'running', 'waiting_on_human']),
+    message_count: z.number().int(),
+    last_activity_at: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi('Thread');
+
+export const ThreadMessage = z
+  .object({
+    message_id: z.string(),
+    role: z.enum(['user', 'agent']),
+    content: z.string(),
+    run_id: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi('ThreadMessage');
+
+export const ThreadWithMessages = Thread.extend({ messages: z.array(ThreadMessage) }).openapi('ThreadWithMessages');
+export const ThreadList = z.object({ data: z.array(Thread), next_cursor: z.string().nullable() }).openapi('ThreadList');
+
+export const CreateSecretBody = z
+  .strictObject({
+    name: z.string().min(1).max(255).describe('A label for the credential, e.g. "acme-meta-ads"'),
+    value: z.string().min(1).max(65_536).describe('The raw credential; never returned'),
+  })
+  .openapi('CreateSecretRequest');
+
+export const Secret = z
+  .object({ secret_id: z.string(), name: z.string(), created_at: z.string() })
+  .openapi('Secret');
+
+export const SecretList = z.object({ data: z.array(Secret), next_cursor: z.string().nullable() }).openapi('SecretList');
+
+export const ErrorResponse = z
+  .object({
+    error: z.object({
+      type: z.string().openapi({ example: 'validation_error' }),
+      message: z.string(),
+      param: z.string().optional(),
+      request_id: z.string(),
+    }),
+  })
+  .openapi('Error');

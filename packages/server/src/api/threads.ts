@@ -1,0 +1,139 @@
+// /v1/deployments/:deployment_id/threads
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { newId } from '../util/ids.ts';
+import { notFound, validationError } from './api-error.ts';
+import type { AppEnv } from './app-env.ts';
+import { renderMessage, renderThread } from './render.ts';
+import { bearerSecurity, errorResponses, json, loadDeployment } from './route-helpers.ts';
+import {
+  CreateThreadBody,
+  cursorQuery,
+  idParam,
+  limitQuery,
+  Thread,
+  ThreadList,
+  ThreadWithMessages,
+  UpdateThreadBody,
+} from './schemas.ts';
+
+const DeploymentParams = z.strictObject({ deployment_id: idParam('deployment_id', 'dep') });
+const ThreadParams = DeploymentParams.extend({ thread_id: idParam('thread_id', 'thr') });
+
+export function threadRoutes(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deployments/{deployment_id}/threads',
+      summary: 'Create a thread',
+      tags: ['Threads'],
+      security: bearerSecurity,
+      request: {
+        params: DeploymentParams,
+        body: { required: false, content: { 'application/json': { schema: CreateThreadBody } } },
+      },
+      responses: { 201: json(Thread, 'The new thread'), ...errorResponses },
+    }),
+    async (c) => {
+      const deployment = await loadDeployment(c, c.req.valid('param').deployment_id);
+      const body = (c.req.valid('json') as { title?: string | null } | undefined) ?? {};
+      const thread = await c
+        .get('services')
+        .store.threads.create({ id: newId('thread'), deploymentId: deployment.id, title: body.title ?? null });
+      return c.json(renderThread(thread), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/deployments/{deployment_id}/threads',
+      summary: 'List threads, newest first',
+      tags: ['Threads'],
+      security: bearerSecurity,
+      request: { params: DeploymentParams, query: z.strictObject({ limit: limitQuery, cursor: cursorQuery }) },
+      responses: { 200: json(ThreadList, 'A page of threads'), ...errorResponses },
+    }),
+    async (c) => {
+      const deployment = await loadDeployment(c, c.req.valid('param').deployment_id);
+      const query = c.req.valid('query');
+      const page = await c.get('services').store.threads.list(deployment.id, { limit: query.limit, cursor: query.cursor });
+      return c.json({ data: page.data.map((thread) => renderThread(thread)), next_cursor: page.next_cursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/deployments/{deployment_id}/threads/{thread_id}',
+      summary: 'Get a thread with its message history',
+      tags: ['Threads'],
+      security: bearerSecurity,
+      request: { params: ThreadParams },
+      responses: { 200: json(ThreadWithMessages, 'The thread and its messages'), ...errorResponses },
+    }),
+    async (c) => {
+      const { deployment_id, thread_id } = c.req.valid('param');
+      const deployment = await loadDeployment(c, deployment_id);
+      const store = c.get('services').store;
+      const thread = await store.threads.get(deployment.id, thread_id);
+      if (!thread) throw notFound('thread', thread_id, 'thread_id');
+      const messages = await store.threads.messages(thread.id);
+      return c.json({ ...renderThread(thread), messages: messages.map(renderMessage) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/deployments/{deployment_id}/threads/{thread_id}',
+      summary: 'Rename a thread',
+      tags: ['Threads'],
+      security: bearerSecurity,
+      request: { params: ThreadParams, body: { required: true, content: { 'application/json': { schema: UpdateThreadBody } } } },
+      responses: { 200: json(Thread, 'The updated thread'), ...errorResponses },
+    }),
+    async (c) => {
+      const { deployment_id, thread_id } = c.req.valid('param');
+      const deployment = await loadDeployment(c, deployment_id);
+      const store = c.get('services').store;
+      const thread = await store.threads.get(deployment.id, thread_id);
+      if (!thread) throw notFound('thread', thread_id, 'thread_id');
+      const { title } = c.req.valid('json');
+      await store.threads.rename(thread.id, title);
+      return c.json(renderThread({ ...thread, title }), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/deployments/{deployment_id}/threads/{thread_id}',
+      summary: 'Delete a thread',
+      description: 'Cancels its active run. The default thread cannot be deleted.',
+      tags: ['Threads'],
+      security: bearerSecurity,
+      request: { params: ThreadParams },
+      responses: { 200: json(z.object({ thread_id: z.string(), deleted: z.literal(true) }), 'Deleted'), ...errorResponses },
+    }),
+    async (c) => {
+      const { deployment_id, thread_id } = c.req.valid('param');
+      const deployment = await loadDeployment(c, deployment_id);
+      const services = c.get('services');
+      const thread = await services.store.threads.get(deployment.id, thread_id);
+      if (!thread) throw notFound('thread', thread_id, 'thread_id');
+      if (thread.id === deployment.default_thread_id) {
+        throw validationError('thread_id', 'The default thread cannot be deleted.');
+      }
+      if (thread.active_run_id) {
+        const run = await services.store.runs.get(deployment.id, thread.active_run_id);
+        if (run) await services.runs.cancel(run);
+      }
+      await services.store.threads.markDeleted(thread.id);
+      return c.json({ thread_id: thread.id, deleted: true as const }, 200);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,53 @@
+// Server configuration: one zod schema, read once at start-up from the environment.
+import path from 'node:path';
+import { z } from 'zod';
+
+const integer = (fallback: number, min = 0) =>
+  z.coerce.number().int().min(min).default(fallback);
+
+const configSchema = z.object({
+  PORT: integer(8787).describe('TCP port the API listens on'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('Interface to bind; 0.0.0.0 to accept remote clients'),
+  HERM_DATA_DIR: z.string().min(1).default('./.herm').describe('SQLite database, workspaces and keys live here'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional()
+    .describe('PostgreSQL for scale-out; unset means the embedded SQLite file in HERM_DATA_DIR'),
+  HERM_ADMIN_KEY: z.string().min(16).optional().describe('An API key with every scope, accepted as given'),
+  HERM_PUBLIC_URL: z.url().optional().describe('Public origin used in events.url; defaults to the request origin'),
+  HERM_SANDBOX: z.enum(['bubblewrap']).default('bubblewrap').describe('Default sandbox backend'),
+  HERM_COMMAND_TIMEOUT_MS: integer(120_000, 100).describe('Default wall time of one sandboxed command'),
+  HERM_MAX_COMMAND_TIMEOUT_MS: integer(600_000, 100).describe('Upper bound a tool call may ask for'),
+  HERM_MAX_OUTPUT_BYTES: integer(1_048_576, 1024).describe('Bytes of stdout/stderr kept per command'),
+  HERM_MAX_STEPS: integer(50, 1).describe('Model steps per run before it ends in error'),
+  HERM_SSE_HEARTBEAT_MS: integer(15_000, 10).describe('Interval of the SSE keep-alive comment'),
+  HERM_PROVISION_WAIT_MS: integer(2_000).describe('How long create waits for provisioning before answering "provisioning"'),
+  HERM_PROVISION_DELAY_MS: integer(0).describe('Extra provisioning delay, to exercise clients against "provisioning"'),
+  HERM_RUN_LEASE_MS: integer(30_000, 1_000).describe('A run whose worker stops renewing for this long is taken over'),
+  HERM_SECRET_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+    .optional()
+    .describe('Encryption key of connector secrets; required to share secrets between several nodes'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema> & { dataDir: string };
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; an error names the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const parsed = configSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`Invalid environment variable ${String(issue.path[0])}: ${issue.message}`);
+  }
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.HERM_DATA_DIR) };
+}

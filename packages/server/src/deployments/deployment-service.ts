@@ -1,0 +1,266 @@
+// Creating, provisioning, updating and deleting deployments: the rules of the Deployments API live here.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ApiError, validationError } from '../api/api-error.ts';
+import { DEFAULT_MODEL, InvalidModelError, parseModelName } from '../models/index.ts';
+import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import { fetchSkill, parseSkill, SkillParseError } from '../skills/parse-skill.ts';
+import type {
+  DeploymentChanges,
+  DeploymentRecord,
+  FeatureFlags,
+  McpServerConfig,
+  SandboxConfig,
+  SkillConfig,
+} from '../store/deployments.ts';
+import type { Store } from '../store/store.ts';
+import { newId } from '../util/ids.ts';
+
+export const DEFAULT_FEATURES: FeatureFlags = {
+  memory: true,
+  dreaming: false,
+  automations: true,
+  steering: true,
+  filesystem_webhooks: false,
+};
+
+export interface CreateDeploymentInput {
+  customer_id: string;
+  name: string;
+  runtime?: 'hermes' | undefined;
+  model?: string | undefined;
+  system_prompt: string;
+  sandbox?: Partial<SandboxConfig> | undefined;
+  mcp_servers?: McpServerConfig[] | undefined;
+  skills?: SkillConfig[] | undefined;
+  secrets?: Record<string, string> | undefined;
+  features?: Partial<FeatureFlags> | undefined;
+}
+
+export interface UpdateDeploymentInput {
+  customer_id?: string | undefined;
+  runtime?: string | undefined;
+  name?: string | undefined;
+  model?: string | undefined;
+  system_prompt?: string | undefined;
+  sandbox?: Partial<SandboxConfig> | undefined;
+  mcp_servers?: McpServerConfig[] | undefined;
+  skills?: SkillConfig[] | undefined;
+  secrets?: Record<string, string | null> | undefined;
+  features?: Partial<Record<keyof FeatureFlags, boolean | null>> | undefined;
+}
+
+export interface DeploymentServiceOptions {
+  store: Store;
+  sandboxBackend: SandboxBackend;
+  dataDir: string;
+  logger: Logger;
+  provisionWaitMs: number;
+  provisionDelayMs: number;
+  /** Called after a deployment is deleted, to stop its runs. */
+  onDeleted?: (deploymentId: string) => Promise<void>;
+}
+
+function validateModel(model: string): void {
+  try {
+    parseModelName(model);
+  } catch (error) {
+    if (error instanceof InvalidModelError) throw validationError('model', error.message);
+    throw error;
+  }
+}
+
+/** A workspace-relative path that stays inside /workspace. */
+function validateWorkspacePath(value: string, param: string): void {
+  const relative = value.startsWith('/workspace/') ? value.slice('/workspace/'.length) : value;
+  const normalized = path.posix.normalize(relative);
+  if (path.posix.isAbsolute(relative) || normalized === '..' || normalized.startsWith('../') || normalized === '.') {
+    throw validationError(param, `Invalid ${param}: must be a path inside the workspace, like "skills/x/SKILL.md".`);
+  }
+}
+
+export class DeploymentService {
+  readonly #options: DeploymentServiceOptions;
+  readonly #provisioning = new Map<string, Promise<void>>();
+
+  constructor(options: DeploymentServiceOptions) {
+    this.#options = options;
+  }
+
+  workspaceDir(deploymentId: string): string {
+    return path.join(this.#options.dataDir, 'workspaces', deploymentId);
+  }
+
+  async #validateSkills(skills: SkillConfig[]): Promise<void> {
+    await Promise.all(
+      skills.map(async (skill, index) => {
+        try {
+          if (skill.source === 'inline') parseSkill(skill.content);
+          else if (skill.source === 'url') await fetchSkill(skill.url);
+          else validateWorkspacePath(skill.path, `skills.${index}.path`);
+        } catch (error) {
+          if (error instanceof SkillParseError) {
+            const field = skill.source === 'inline' ? 'content' : 'url';
+            throw new ApiError('invalid_skill', `Skill "${skill.name}" is invalid: ${error.message}.`, `skills.${index}.${field}`);
+          }
+          throw error;
+        }
+      }),
+    );
+  }
+
+  async #validateSecrets(accountId: string, secrets: Record<string, string>): Promise<void> {
+    const entries = Object.entries(secrets);
+    const missing = new Set(await this.#options.store.secrets.missing(accountId, [...new Set(entries.map(([, ref]) => ref))]));
+    for (const [name, ref] of entries) {
+      if (missing.has(ref)) {
+        throw new ApiError('invalid_secret_ref', `Secret reference ${ref} does not exist or is not accessible.`, `secrets.${name}`);
+      }
+    }
+  }
+
+  #resolveSandbox(input: Partial<SandboxConfig> | undefined, current?: SandboxConfig): SandboxConfig {
+    const sandbox: SandboxConfig = {
+      enabled: input?.enabled ?? current?.enabled ?? true,
+      type: input?.type ?? current?.type ?? this.#options.sandboxBackend.type,
+      persistent_filesystem: input?.persistent_filesystem ?? current?.persistent_filesystem ?? true,
+    };
+    if (!sandbox.enabled) {
+      throw validationError('sandbox.enabled', 'This server does not allow deployments without a sandbox.');
+    }
+    if (sandbox.type !== this.#options.sandboxBackend.type) {
+      throw validationError('sandbox.type', `The ${sandbox.type} sandbox backend is not available on this server; use "${this.#options.sandboxBackend.type}".`);
+    }
+    if (!sandbox.persistent_filesystem) {
+      throw validationError('sandbox.persistent_filesystem', 'Non-persistent workspaces are not supported by this server yet.');
+    }
+    return sandbox;
+  }
+
+  async create(accountId: string, input: CreateDeploymentInput): Promise<DeploymentRecord> {
+    const model = input.model ?? DEFAULT_MODEL;
+    validateModel(model);
+    const sandbox = this.#resolveSandbox(input.sandbox);
+    const skills = input.skills ?? [];
+    const secrets = input.secrets ?? {};
+    await this.#validateSkills(skills);
+    await this.#validateSecrets(accountId, secrets);
+    const now = Date.now();
+    const record = await this.#options.store.deployments.create({
+      id: newId('deployment'),
+      account_id: accountId,
+      customer_id: input.customer_id,
+      name: input.name,
+      runtime: input.runtime ?? 'hermes',
+      model,
+      system_prompt: input.system_prompt,
+      sandbox,
+      mcp_servers: input.mcp_servers ?? [],
+      skills,
+      secrets,
+      features: { ...DEFAULT_FEATURES, ...input.features },
+      status: 'provisioning',
+      status_reason: null,
+      default_thread_id: newId('thread'),
+      created_at: now,
+      updated_at: now,
+    });
+    const provisioning = this.provision(record.id);
+    const finishedInTime = await Promise.race([
+      provisioning.then(() => true),
+      new Promise<false>((resolve) => setTimeout(resolve, this.#options.provisionWaitMs, false).unref()),
+    ]);
+    return finishedInTime ? ((await this.#options.store.deployments.getById(record.id)) ?? record) : record;
+  }
+
+  /** Prepares the workspace and checks the sandbox; moves the deployment to ready or error. Idempotent. */
+  provision(deploymentId: string): Promise<void> {
+    const existing = this.#provisioning.get(deploymentId);
+    if (existing) return existing;
+    const job = (async () => {
+      const { store, sandboxBackend, logger, provisionDelayMs } = this.#options;
+      try {
+        if (provisionDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, provisionDelayMs));
+        await fs.mkdir(this.workspaceDir(deploymentId), { recursive: true, mode: 0o755 });
+        const check = await sandboxBackend.check();
+        if (!check.ok) {
+          await store.deployments.setStatus(deploymentId, 'error', check.reason);
+          return;
+        }
+        await store.deployments.setStatus(deploymentId, 'ready', null);
+      } catch (error) {
+        logger.error({ err: error, deploymentId }, 'provisioning failed');
+        await store.deployments.setStatus(deploymentId, 'error', (error as Error).message).catch(() => {});
+      }
+    })().finally(() => this.#provisioning.delete(deploymentId));
+    this.#provisioning.set(deploymentId, job);
+    return job;
+  }
+
+  /** Resumes provisioning that a restart interrupted. */
+  async resumeProvisioning(): Promise<void> {
+    for (const deployment of await this.#options.store.deployments.listProvisioning()) void this.provision(deployment.id);
+  }
+
+  /** Applies the documented update semantics; returns the deployment unchanged when nothing changes. */
+  async update(current: DeploymentRecord, input: UpdateDeploymentInput): Promise<DeploymentRecord> {
+    if (input.customer_id !== undefined && input.customer_id !== current.customer_id) {
+      throw validationError('customer_id', 'customer_id is immutable: create a new deployment instead.');
+    }
+    if (input.runtime !== undefined && input.runtime !== current.runtime) {
+      throw validationError('runtime', 'runtime is immutable: create a new deployment instead.');
+    }
+    const changes: DeploymentChanges = {};
+    if (input.name !== undefined) changes.name = input.name;
+    if (input.system_prompt !== undefined) changes.system_prompt = input.system_prompt;
+    if (input.model !== undefined) {
+      validateModel(input.model);
+      changes.model = input.model;
+    }
+    if (input.sandbox !== undefined) changes.sandbox = this.#resolveSandbox(input.sandbox, current.sandbox);
+    if (input.mcp_servers !== undefined) changes.mcp_servers = input.mcp_servers;
+    if (input.skills !== undefined) {
+      await this.#validateSkills(input.skills);
+      changes.skills = input.skills;
+    }
+    if (input.secrets !== undefined) {
+      const merged = { ...current.secrets };
+      for (const [key, value] of Object.entries(input.secrets)) {
+        if (value === null) delete merged[key];
+        else merged[key] = value;
+      }
+      const added = Object.fromEntries(Object.entries(input.secrets).filter((entry): entry is [string, string] => entry[1] !== null));
+      await this.#validateSecrets(current.account_id, added);
+      changes.secrets = merged;
+    }
+    if (input.features !== undefined) {
+      const merged: FeatureFlags = { ...current.features };
+      for (const [key, value] of Object.entries(input.features) as [keyof FeatureFlags, boolean | null | undefined][]) {
+        if (value === undefined) continue;
+        merged[key] = value === null ? DEFAULT_FEATURES[key] : value;
+      }
+      changes.features = merged;
+    }
+    for (const key of Object.keys(changes) as (keyof DeploymentChanges)[]) {
+      if (JSON.stringify(changes[key]) === JSON.stringify(current[key])) delete changes[key];
+    }
+    if (Object.keys(changes).length === 0) return current;
+    await this.#options.store.deployments.update(current.id, changes);
+    return (await this.#options.store.deployments.getById(current.id)) ?? current;
+  }
+
+  async delete(deployment: DeploymentRecord, retainFilesystem: boolean): Promise<void> {
+    await this.#options.store.deployments.markDeleted(deployment.id);
+    await this.#options.onDeleted?.(deployment.id);
+    const workspace = this.workspaceDir(deployment.id);
+    if (retainFilesystem) {
+      // Kept as a plain directory for now; compressed, expiring snapshots are issue #4.
+      const retained = path.join(this.#options.dataDir, 'retained', deployment.id);
+      await fs.mkdir(path.dirname(retained), { recursive: true });
+      await fs.rename(workspace, retained).catch(() => {});
+    } else {
+      await fs.rm(workspace, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,202 @@
+// Starts, tracks, cancels and recovers runs on this node. A run is executed by exactly one node: the one
+// holding its lease, renewed while it works; a node that stops renewing (crash, kill -9) loses it to another.
+import type { LanguageModel } from 'ai';
+import type { Logger } from 'pino';
+import type { EventLog } from '../events/event-log.ts';
+import { contextWindowTokens, resolveModel } from '../models/index.ts';
+import { HANDOFF_REASON, runAgent } from '../runtime/hermes.ts';
+import type { BuiltinTool } from '../runtime/tools/tool.ts';
+import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import type { SecretCipher } from '../secrets/secret-cipher.ts';
+import type { DeploymentRecord } from '../store/deployments.ts';
+import type { RunRecord, SubmitResult } from '../store/runs.ts';
+import type { Store } from '../store/store.ts';
+
+export interface RunManagerOptions {
+  store: Store;
+  events: EventLog;
+  sandboxBackend: SandboxBackend;
+  tools: Record<string, BuiltinTool>;
+  secrets: SecretCipher;
+  workspaceDir: (deploymentId: string) => string;
+  nodeId: string;
+  leaseMs: number;
+  maxSteps: number;
+  logger: Logger;
+  /** The environment model providers read keys and base URLs from. */
+  modelEnvironment: Record<string, string | undefined>;
+  /** Tests and benchmarks may supply models directly instead of provider names. */
+  modelOverride?: (name: string) => LanguageModel;
+}
+
+export class RunManager {
+  readonly #options: RunManagerOptions;
+  readonly #active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  #recoveryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: RunManagerOptions) {
+    this.#options = options;
+  }
+
+  /** Posts a message; starts a run on this node unless the message folds into one already running. */
+  async submit(deployment: DeploymentRecord, threadId: string, content: string): Promise<SubmitResult> {
+    const result = await this.#options.store.runs.submitMessage({
+      deploymentId: deployment.id,
+      threadId,
+      content,
+      trigger: 'message',
+      nodeId: this.#options.nodeId,
+      leaseMs: this.#options.leaseMs,
+    });
+    if (!result.folded) this.#start(result.run, deployment);
+    return result;
+  }
+
+  async cancel(run: RunRecord): Promise<void> {
+    await this.#options.store.runs.requestCancel(run.id);
+    this.#active.get(run.id)?.controller.abort();
+  }
+
+  async cancelDeployment(deploymentId: string): Promise<void> {
+    for (const run of await this.#options.store.runs.listActive(deploymentId)) await this.cancel(run);
+  }
+
+  #start(run: RunRecord, deployment: DeploymentRecord): void {
+    if (this.#active.has(run.id) || this.#stopped) return;
+    const controller = new AbortController();
+    const done = this.#execute(run, deployment, controller).finally(() => this.#active.delete(run.id));
+    this.#active.set(run.id, { controller, done });
+  }
+
+  async #execute(run: RunRecord, deployment: DeploymentRecord, controller: AbortController): Promise<void> {
+    const { store, logger } = this.#options;
+    const renew = setInterval(() => {
+      const until = Date.now() + this.#options.leaseMs;
+      store.runs
+        .renewLease(run.id, this.#options.nodeId, until)
+        .then((lease) => {
+          if (!lease.owned) controller.abort(HANDOFF_REASON);
+          else if (lease.cancelRequested) controller.abort();
+        })
+        .catch((error: unknown) => logger.warn({ err: error, runId: run.id }, 'lease renewal failed'));
+    }, Math.max(250, Math.floor(this.#options.leaseMs / 3)));
+    renew.unref();
+    try {
+      if (run.cancel_requested) controller.abort();
+      let environment: Record<string, string>;
+      try {
+        environment = await this.#secretEnvironment(deployment);
+      } catch (error) {
+        await this.#failBeforeStart(run, { type: 'configuration_error', message: `Could not read the deployment's secrets: ${(error as Error).message}` });
+        return;
+      }
+      await runAgent({
+        run,
+        deployment,
+        store,
+        events: this.#options.events,
+        resolveModel: () => ({
+          model: this.#options.modelOverride?.(deployment.model) ?? resolveModel(deployment.model, this.#options.modelEnvironment),
+          contextTokens: contextWindowTokens(deployment.model, this.#options.modelEnvironment),
+        }),
+        sandbox: this.#options.sandboxBackend.open({
+          deploymentId: deployment.id,
+          workspaceDir: this.#options.workspaceDir(deployment.id),
+          network: false,
+          env: environment,
+        }),
+        tools: this.#options.tools,
+        maxSteps: this.#options.maxSteps,
+        signal: controller.signal,
+        logger: logger.child({ runId: run.id, deploymentId: deployment.id }),
+      });
+    } catch (error) {
+      logger.error({ err: error, runId: run.id }, 'run crashed');
+      await this.#failBeforeStart(run, { type: 'server_error', message: (error as Error).message }).catch(() => {});
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  async #failBeforeStart(run: RunRecord, error: { type: string; message: string }): Promise<void> {
+    const current = await this.#options.store.runs.getById(run.id);
+    if (!current || (current.status !== 'running' && current.status !== 'waiting_on_human')) return;
+    await this.#options.store.runs.finish(run.id, run.thread_id, run.deployment_id, { status: 'error', error, agentText: '' });
+    {
+      await this.#options.events.emit({
+        deploymentId: run.deployment_id,
+        type: 'run_status',
+        threadId: run.thread_id,
+        runId: run.id,
+        data: { status: 'error', error },
+      });
+    }
+  }
+
+  /** Connector secrets as environment variables for the tool processes (never for the model). */
+  async #secretEnvironment(deployment: DeploymentRecord): Promise<Record<string, string>> {
+    const references = Object.entries(deployment.secrets);
+    if (references.length === 0) return {};
+    const records = await this.#options.store.secrets.getMany(
+      deployment.account_id,
+      references.map(([, ref]) => ref),
+    );
+    const byId = new Map(records.map((record) => [record.id, record]));
+    const environment: Record<string, string> = {};
+    for (const [name, ref] of references) {
+      const record = byId.get(ref);
+      if (record) environment[name] = this.#options.secrets.decrypt(record.ciphertext);
+    }
+    return environment;
+  }
+
+  /**
+   * Resumes runs whose worker died. With `takeAll`, every running run is taken at once: right for the embedded
+   * single-process mode at start-up, where no other node can hold a lease.
+   */
+  async recover(takeAll = false): Promise<number> {
+    const now = Date.now();
+    const claimed = await this.#options.store.runs.claimExpired(
+      this.#options.nodeId,
+      takeAll ? Number.MAX_SAFE_INTEGER : now,
+      now + this.#options.leaseMs,
+      takeAll ? 1_000 : 10,
+    );
+    for (const run of claimed) {
+      if (this.#active.has(run.id)) continue;
+      const deployment = await this.#options.store.deployments.getById(run.deployment_id);
+      if (!deployment) {
+        await this.#options.store.runs.finish(run.id, run.thread_id, run.deployment_id, {
+          status: 'error',
+          error: { type: 'not_found', message: 'The deployment was deleted.' },
+          agentText: '',
+        });
+        continue;
+      }
+      this.#options.logger.info({ runId: run.id }, 'resuming interrupted run');
+      this.#start(run, deployment);
+    }
+    return claimed.length;
+  }
+
+  startRecoveryLoop(intervalMs: number): void {
+    this.#recoveryTimer = setInterval(() => {
+      this.recover().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'run recovery failed'));
+    }, intervalMs);
+    this.#recoveryTimer.unref();
+  }
+
+  /** Stops accepting work and waits for the runs in flight to notice cancellation. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#recoveryTimer) clearInterval(this.#recoveryTimer);
+    const running = [...this.#active.values()];
+    for (const entry of running) entry.controller.abort(HANDOFF_REASON);
+    await Promise.allSettled(running.map((entry) => entry.done));
+  }
+
+  get activeCount(): number {
+    return this.#active.size;
+  }
+}

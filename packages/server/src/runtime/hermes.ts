@@ -1,0 +1,216 @@
+// The "hermes" agent loop: stream a model step, run the tools it calls inside the sandbox, feed the results
+// back, repeat until the model stops calling tools. Every step is persisted before the next one starts, so a
+// run interrupted by a crash resumes from its history rather than from scratch.
+import { streamText, tool, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import type { Logger } from 'pino';
+import type { EventLog } from '../events/event-log.ts';
+import type { Sandbox } from '../sandbox/sandbox.ts';
+import type { DeploymentRecord } from '../store/deployments.ts';
+import type { NewEvent } from '../store/events.ts';
+import type { RunError, RunRecord } from '../store/runs.ts';
+import type { Store } from '../store/store.ts';
+import { compactionSplit, needsCompaction, summarize } from './compaction.ts';
+import { buildSystemPrompt } from './prompt.ts';
+import type { BuiltinTool, ToolOutput } from './tools/tool.ts';
+
+export interface AgentRunOptions {
+  run: RunRecord;
+  deployment: DeploymentRecord;
+  store: Store;
+  events: EventLog;
+  /** Resolves the model and its context window; throws a typed configuration error (e.g. a missing provider key). */
+  resolveModel: () => { model: LanguageModel; contextTokens: number };
+  sandbox: Sandbox;
+  tools: Record<string, BuiltinTool>;
+  maxSteps: number;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/**
+ * Abort reason for "stop working on this run, but do not end it": the server is shutting down or another node
+ * took the lease. The run stays `running` and is resumed from its persisted history.
+ */
+export const HANDOFF_REASON = 'herm:handoff';
+
+export class RunStop extends Error {
+  readonly error: RunError;
+
+  constructor(error: RunError) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
+interface ToolCall {
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+  invalidReason?: string | undefined;
+}
+
+function toModelTools(tools: Record<string, BuiltinTool>): ToolSet {
+  const set: ToolSet = {};
+  for (const [name, builtin] of Object.entries(tools)) {
+    set[name] = tool({ description: builtin.description, inputSchema: builtin.inputSchema });
+  }
+  return set;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    return status ? `${error.message} (HTTP ${status})` : error.message;
+  }
+  return String(error);
+}
+
+export async function runAgent(options: AgentRunOptions): Promise<void> {
+  const { run, deployment, store, events, signal, logger } = options;
+  const emit = (type: string, data: Record<string, unknown>) =>
+    events.emit({ deploymentId: deployment.id, type, threadId: run.thread_id, runId: run.id, data } satisfies NewEvent);
+
+  await emit('run_status', { status: 'running' });
+  let agentText = '';
+  let outcome: { status: 'completed' | 'error'; error?: RunError } = { status: 'completed' };
+  try {
+    let model: LanguageModel;
+    let contextTokens: number;
+    try {
+      ({ model, contextTokens } = options.resolveModel());
+    } catch (error) {
+      throw new RunStop({ type: 'configuration_error', message: describeError(error) });
+    }
+    const modelTools = toModelTools(options.tools);
+    let steps = run.steps;
+    for (;;) {
+      if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
+      await store.runs.takeInputs(run.id, run.thread_id);
+      let history = await store.threads.loadHistory(run.thread_id);
+      const toolNames = Object.keys(options.tools);
+      let system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary });
+      if (needsCompaction(system, history.entries, contextTokens)) {
+        const split = compactionSplit(history.entries, contextTokens);
+        if (split > 0) {
+          const summary = await summarize({ model, previousSummary: history.summary, entries: history.entries.slice(0, split), signal });
+          await store.threads.saveSummary(run.thread_id, summary, history.entries[split - 1]!.seq);
+          history = await store.threads.loadHistory(run.thread_id);
+          system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary });
+        }
+      }
+      if (steps >= options.maxSteps) {
+        throw new RunStop({ type: 'step_limit', message: `The run stopped after ${options.maxSteps} model steps (HERM_MAX_STEPS).` });
+      }
+      steps++;
+      await store.runs.incrementSteps(run.id);
+
+      let stepText = '';
+      const toolCalls: ToolCall[] = [];
+      let streamError: unknown;
+      const result = streamText({
+        model,
+        system,
+        messages: history.entries.map((entry) => entry.message as ModelMessage),
+        tools: modelTools,
+        abortSignal: signal,
+        maxRetries: 2,
+        onError: () => {}, // errors arrive as stream parts and end the run with their message
+      });
+      for await (const part of result.fullStream) {
+        if (part.type === 'text-delta') {
+          if (part.text.length === 0) continue;
+          stepText += part.text;
+          void emit('token', { delta: part.text }).catch((error: unknown) => logger.error({ err: error }, 'token event lost'));
+        } else if (part.type === 'tool-call') {
+          const invalid = (part as { invalid?: boolean; error?: unknown }).invalid;
+          toolCalls.push({
+            toolCallId: part.toolCallId,
+            toolName: part.toolName,
+            input: part.input,
+            invalidReason: invalid ? describeError((part as { error?: unknown }).error) : undefined,
+          });
+        } else if (part.type === 'error') {
+          streamError = part.error;
+        } else if (part.type === 'abort') {
+          throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
+        }
+      }
+      if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
+      if (streamError !== undefined) throw new RunStop({ type: 'model_error', message: describeError(streamError) });
+
+      const assistantContent: Exclude<ModelMessage & { role: 'assistant' }, never>['content'] = [];
+      if (stepText) assistantContent.push({ type: 'text', text: stepText });
+      for (const call of toolCalls) {
+        assistantContent.push({ type: 'tool-call', toolCallId: call.toolCallId, toolName: call.toolName, input: call.input });
+      }
+      if (stepText) agentText = agentText ? `${agentText}\n\n${stepText}` : stepText;
+      if (assistantContent.length > 0) {
+        await store.threads.appendHistory(run.thread_id, run.id, [{ role: 'assistant', content: assistantContent }]);
+      }
+
+      if (toolCalls.length === 0) {
+        await events.drain();
+        if (await store.runs.finish(run.id, run.thread_id, deployment.id, { status: 'completed', agentText })) {
+          agentText = '';
+          break;
+        }
+        continue; // a message arrived while the model was answering: it joins this run
+      }
+
+      for (const call of toolCalls) {
+        await emit('tool_call', { tool: call.toolName, tool_call_id: call.toolCallId, arguments: call.input });
+        const output = await executeTool(options, call);
+        await emit('tool_result', {
+          tool: call.toolName,
+          tool_call_id: call.toolCallId,
+          result: output.result,
+          is_error: output.isError,
+        });
+        await store.threads.appendHistory(run.thread_id, run.id, [
+          {
+            role: 'tool',
+            content: [
+              {
+                type: 'tool-result',
+                toolCallId: call.toolCallId,
+                toolName: call.toolName,
+                output: output.isError
+                  ? { type: 'error-json', value: output.result ?? null }
+                  : { type: 'json', value: output.result ?? null },
+              },
+            ],
+          },
+        ]);
+      }
+    }
+    outcome = { status: 'completed' };
+  } catch (error) {
+    if (signal.aborted && signal.reason === HANDOFF_REASON) return;
+    const runError: RunError =
+      error instanceof RunStop
+        ? error.error
+        : signal.aborted
+          ? { type: 'cancelled', message: 'The run was cancelled.' }
+          : { type: 'server_error', message: describeError(error) };
+    if (!(error instanceof RunStop)) logger.error({ err: error, runId: run.id }, 'run failed');
+    outcome = { status: 'error', error: runError };
+    await events.drain();
+    await store.runs.finish(run.id, run.thread_id, deployment.id, { status: 'error', error: runError, agentText });
+  }
+  await emit('run_status', outcome.error ? { status: outcome.status, error: outcome.error } : { status: outcome.status });
+}
+
+async function executeTool(options: AgentRunOptions, call: ToolCall): Promise<ToolOutput> {
+  const builtin = options.tools[call.toolName];
+  if (!builtin) return { result: { error: `Unknown tool "${call.toolName}".` }, isError: true };
+  if (call.invalidReason) return { result: { error: `Invalid arguments: ${call.invalidReason}` }, isError: true };
+  const parsed = builtin.inputSchema.safeParse(call.input);
+  if (!parsed.success) {
+    return { result: { error: `Invalid arguments: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` }, isError: true };
+  }
+  try {
+    return await builtin.execute(parsed.data, { sandbox: options.sandbox, toolCallId: call.toolCallId, signal: options.signal });
+  } catch (error) {
+    return { result: { error: describeError(error) }, isError: true };
+  }
+}

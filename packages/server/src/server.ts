@@ -1,0 +1,142 @@
+// Builds the services and serves the API: `herm serve` and the tests both start Herm through here.
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { LanguageModel } from 'ai';
+import pino, { type Logger } from 'pino';
+import { createApp } from './api/app.ts';
+import { KeyVerifier, SCOPES } from './api/auth.ts';
+import type { Config } from './config.ts';
+import { DeploymentService } from './deployments/deployment-service.ts';
+import { EventHub } from './events/event-hub.ts';
+import { EventLog } from './events/event-log.ts';
+import { RunManager } from './runs/run-manager.ts';
+import { createBuiltinTools } from './runtime/tools/index.ts';
+import { createBubblewrapBackend } from './sandbox/bubblewrap.ts';
+import type { SandboxBackend } from './sandbox/sandbox.ts';
+import { SecretCipher } from './secrets/secret-cipher.ts';
+import type { Services } from './services.ts';
+import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
+import { openStore } from './store/open-store.ts';
+import { randomBase62 } from './util/ids.ts';
+
+export interface StartOptions {
+  logger?: Logger;
+  /** The environment model providers read; defaults to process.env. */
+  modelEnvironment?: Record<string, string | undefined>;
+  modelOverride?: (name: string) => LanguageModel;
+  sandboxBackend?: SandboxBackend;
+  /** Where the one-time admin key announcement goes (stdout by default). */
+  announce?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  services: Services;
+  /** Set when this start created the first admin key. */
+  createdAdminKey: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Ensures an admin key exists: HERM_ADMIN_KEY when set, otherwise one created (and shown once) on first start. */
+async function bootstrapKeys(services: Services): Promise<string | undefined> {
+  const { store, config } = services;
+  await store.accounts.ensureAccount(DEFAULT_ACCOUNT_ID, 'Default account');
+  if (config.HERM_ADMIN_KEY) {
+    await store.accounts.ensureKey({ accountId: DEFAULT_ACCOUNT_ID, scopes: [...SCOPES], name: 'HERM_ADMIN_KEY', secret: config.HERM_ADMIN_KEY });
+    return undefined;
+  }
+  if ((await store.accounts.countKeys()) > 0) return undefined;
+  const { secret } = await store.accounts.createKey({ accountId: DEFAULT_ACCOUNT_ID, scopes: [...SCOPES], name: 'admin (first start)' });
+  return secret;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? pino({ level: config.LOG_LEVEL }, pino.destination(2));
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.DATABASE_URL });
+  const hub = new EventHub();
+  const events = new EventLog(store.events, hub);
+  const sandboxBackend =
+    options.sandboxBackend ??
+    createBubblewrapBackend({
+      limits: { timeoutMs: config.HERM_COMMAND_TIMEOUT_MS, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES },
+      logger: logger.child({ component: 'sandbox' }),
+    });
+  const secretCipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
+  const nodeId = `node_${randomBase62(12)}`;
+  let runs: RunManager | undefined;
+  const deployments = new DeploymentService({
+    store,
+    sandboxBackend,
+    dataDir: config.dataDir,
+    logger,
+    provisionWaitMs: config.HERM_PROVISION_WAIT_MS,
+    provisionDelayMs: config.HERM_PROVISION_DELAY_MS,
+    onDeleted: async (deploymentId) => runs?.cancelDeployment(deploymentId),
+  });
+  runs = new RunManager({
+    store,
+    events,
+    sandboxBackend,
+    tools: createBuiltinTools({ maxTimeoutMs: config.HERM_MAX_COMMAND_TIMEOUT_MS }),
+    secrets: secretCipher,
+    workspaceDir: (deploymentId) => deployments.workspaceDir(deploymentId),
+    nodeId,
+    leaseMs: config.HERM_RUN_LEASE_MS,
+    maxSteps: config.HERM_MAX_STEPS,
+    logger: logger.child({ component: 'runs' }),
+    modelEnvironment: options.modelEnvironment ?? process.env,
+    modelOverride: options.modelOverride,
+  });
+  const services: Services = {
+    config,
+    store,
+    hub,
+    events,
+    runs,
+    deployments,
+    secretCipher,
+    keys: new KeyVerifier(store.accounts),
+    logger,
+    nodeId,
+  };
+  const createdAdminKey = await bootstrapKeys(services);
+  if (createdAdminKey) {
+    const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
+    announce(`Created an admin API key (shown once, store it now): ${createdAdminKey}`);
+  }
+
+  await deployments.resumeProvisioning();
+  // Embedded mode is one process: every run still marked running was interrupted and is ours to resume.
+  await runs.recover(store.dialect === 'sqlite');
+  runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
+
+  const app = createApp(services);
+  const server: ServerType = await new Promise((resolve) => {
+    const instance = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(instance));
+  });
+  const address = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  logger.info({ url, store: store.dialect, sandbox: sandboxBackend.type }, 'herm listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: address.port,
+    services,
+    createdAdminKey,
+    close() {
+      closing ??= (async () => {
+        await runs.stop();
+        await events.drain();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

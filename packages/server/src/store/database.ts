@@ -1,0 +1,137 @@
+// Table types shared by both dialects. Times are epoch milliseconds; JSON columns are TEXT; booleans 0/1.
+import type { Generated, Kysely } from 'kysely';
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  name: string | null;
+  key_hash: string;
+  key_hint: string;
+  scopes: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface SecretsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  ciphertext: string;
+  created_at: number;
+  deleted_at: number | null;
+}
+
+export interface DeploymentsTable {
+  id: string;
+  account_id: string;
+  customer_id: string;
+  name: string;
+  runtime: string;
+  model: string;
+  system_prompt: string;
+  sandbox: string;
+  mcp_servers: string;
+  skills: string;
+  secrets: string;
+  features: string;
+  status: string;
+  status_reason: string | null;
+  default_thread_id: string;
+  event_seq: Generated<number>;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface ThreadsTable {
+  id: string;
+  deployment_id: string;
+  title: string | null;
+  active_run_id: string | null;
+  message_count: Generated<number>;
+  history_seq: Generated<number>;
+  summary: string | null;
+  summary_through: Generated<number>;
+  created_at: number;
+  updated_at: number;
+  last_activity_at: number | null;
+  deleted_at: number | null;
+}
+
+export interface MessagesTable {
+  id: string;
+  thread_id: string;
+  deployment_id: string;
+  seq: number;
+  role: string;
+  content: string;
+  run_id: string | null;
+  created_at: number;
+}
+
+export interface HistoryTable {
+  thread_id: string;
+  seq: number;
+  run_id: string | null;
+  message: string;
+  created_at: number;
+}
+
+export interface RunsTable {
+  id: string;
+  deployment_id: string;
+  thread_id: string;
+  status: string;
+  trigger: string;
+  error: string | null;
+  steps: Generated<number>;
+  cancel_requested: Generated<number>;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+export interface RunInputsTable {
+  id: string;
+  run_id: string;
+  thread_id: string;
+  content: string;
+  created_at: number;
+  consumed_at: number | null;
+}
+
+export interface EventsTable {
+  deployment_id: string;
+  seq: number;
+  type: string;
+  thread_id: string | null;
+  run_id: string | null;
+  data: string;
+  created_at: number;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  api_keys: ApiKeysTable;
+  secrets: SecretsTable;
+  deployments: DeploymentsTable;
+  threads: ThreadsTable;
+  messages: MessagesTable;
+  history: HistoryTable;
+  runs: RunsTable;
+  run_inputs: RunInputsTable;
+  events: EventsTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export type Db = Kysely<Database>;

@@ -1,0 +1,208 @@
+// Deployments and their default thread.
+import type { Selectable } from 'kysely';
+import type { Db, DeploymentsTable } from './database.ts';
+import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
+
+export interface SandboxConfig {
+  enabled: boolean;
+  type: string;
+  persistent_filesystem: boolean;
+}
+
+export interface McpServerConfig {
+  name: string;
+  url: string;
+  tools?: string[] | undefined;
+}
+
+export type SkillConfig =
+  | { name: string; source: 'file'; path: string }
+  | { name: string; source: 'inline'; content: string }
+  | { name: string; source: 'url'; url: string };
+
+export interface FeatureFlags {
+  memory: boolean;
+  dreaming: boolean;
+  automations: boolean;
+  steering: boolean;
+  filesystem_webhooks: boolean;
+}
+
+export type DeploymentStatus = 'provisioning' | 'ready' | 'error';
+
+export interface DeploymentRecord {
+  id: string;
+  account_id: string;
+  customer_id: string;
+  name: string;
+  runtime: string;
+  model: string;
+  system_prompt: string;
+  sandbox: SandboxConfig;
+  mcp_servers: McpServerConfig[];
+  skills: SkillConfig[];
+  secrets: Record<string, string>;
+  features: FeatureFlags;
+  status: DeploymentStatus;
+  status_reason: string | null;
+  default_thread_id: string;
+  event_seq: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The fields an update may change. */
+export type DeploymentChanges = Partial<
+  Pick<DeploymentRecord, 'name' | 'model' | 'system_prompt' | 'sandbox' | 'mcp_servers' | 'skills' | 'secrets' | 'features'>
+>;
+
+function fromRow(row: Selectable<DeploymentsTable>): DeploymentRecord {
+  return {
+    id: row.id,
+    account_id: row.account_id,
+    customer_id: row.customer_id,
+    name: row.name,
+    runtime: row.runtime,
+    model: row.model,
+    system_prompt: row.system_prompt,
+    sandbox: JSON.parse(row.sandbox) as SandboxConfig,
+    mcp_servers: JSON.parse(row.mcp_servers) as McpServerConfig[],
+    skills: JSON.parse(row.skills) as SkillConfig[],
+    secrets: JSON.parse(row.secrets) as Record<string, string>,
+    features: JSON.parse(row.features) as FeatureFlags,
+    status: row.status as DeploymentStatus,
+    status_reason: row.status_reason,
+    default_thread_id: row.default_thread_id,
+    event_seq: Number(row.event_seq),
+    created_at: Number(row.created_at),
+    updated_at: Number(row.updated_at),
+  };
+}
+
+function jsonColumns(changes: DeploymentChanges): Partial<Record<keyof DeploymentChanges, string>> {
+  const out: Partial<Record<keyof DeploymentChanges, string>> = {};
+  for (const [key, value] of Object.entries(changes) as [keyof DeploymentChanges, unknown][]) {
+    out[key] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return out;
+}
+
+export class DeploymentRepository {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /** Inserts the deployment and its default thread together. */
+  async create(record: Omit<DeploymentRecord, 'event_seq'>): Promise<DeploymentRecord> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('deployments')
+        .values({
+          id: record.id,
+          account_id: record.account_id,
+          customer_id: record.customer_id,
+          name: record.name,
+          runtime: record.runtime,
+          model: record.model,
+          system_prompt: record.system_prompt,
+          sandbox: JSON.stringify(record.sandbox),
+          mcp_servers: JSON.stringify(record.mcp_servers),
+          skills: JSON.stringify(record.skills),
+          secrets: JSON.stringify(record.secrets),
+          features: JSON.stringify(record.features),
+          status: record.status,
+          status_reason: record.status_reason,
+          default_thread_id: record.default_thread_id,
+          created_at: record.created_at,
+          updated_at: record.updated_at,
+          deleted_at: null,
+        })
+        .execute();
+      await trx
+        .insertInto('threads')
+        .values({
+          id: record.default_thread_id,
+          deployment_id: record.id,
+          title: 'Default',
+          active_run_id: null,
+          summary: null,
+          created_at: record.created_at,
+          updated_at: record.created_at,
+          last_activity_at: null,
+          deleted_at: null,
+        })
+        .execute();
+    });
+    return { ...record, event_seq: 0 };
+  }
+
+  /** A live deployment of this account, or undefined (another account's deployment is invisible). */
+  async get(accountId: string, id: string): Promise<DeploymentRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('deployments')
+      .selectAll()
+      .where('id', '=', id)
+      .where('account_id', '=', accountId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async getById(id: string): Promise<DeploymentRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('deployments')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async list(
+    accountId: string,
+    filters: { customer_id?: string | undefined; status?: string | undefined },
+    page: PageRequest,
+  ): Promise<Page<DeploymentRecord>> {
+    let query = this.#db
+      .selectFrom('deployments')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('deleted_at', 'is', null);
+    if (filters.customer_id !== undefined) query = query.where('customer_id', '=', filters.customer_id);
+    if (filters.status !== undefined) query = query.where('status', '=', filters.status);
+    const result = await pageNewestFirst(query, 'deployments', page);
+    return { data: result.data.map(fromRow), next_cursor: result.next_cursor };
+  }
+
+  async update(id: string, changes: DeploymentChanges): Promise<void> {
+    await this.#db
+      .updateTable('deployments')
+      .set({ ...jsonColumns(changes), updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async setStatus(id: string, status: DeploymentStatus, reason: string | null): Promise<void> {
+    await this.#db
+      .updateTable('deployments')
+      .set({ status, status_reason: reason, updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async markDeleted(id: string): Promise<void> {
+    await this.#db.updateTable('deployments').set({ deleted_at: Date.now() }).where('id', '=', id).execute();
+  }
+
+  async listProvisioning(): Promise<DeploymentRecord[]> {
+    const rows = await this.#db
+      .selectFrom('deployments')
+      .selectAll()
+      .where('status', '=', 'provisioning')
+      .where('deleted_at', 'is', null)
+      .execute();
+    return rows.map(fromRow);
+  }
+}

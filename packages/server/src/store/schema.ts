@@ -1,0 +1,68 @@
+// Schema migrations. The DDL is written once for both dialects (BIGINT/TEXT/INTEGER mean the same to both).
+import { sql } from 'kysely';
+import type { Db } from './database.ts';
+
+const MIGRATIONS: string[][] = [
+  [
+    `CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+    `CREATE TABLE api_keys (
+      id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), name TEXT,
+      key_hash TEXT NOT NULL UNIQUE, key_hint TEXT NOT NULL, scopes TEXT NOT NULL,
+      created_at BIGINT NOT NULL, last_used_at BIGINT, revoked_at BIGINT)`,
+    `CREATE TABLE secrets (
+      id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL,
+      ciphertext TEXT NOT NULL, created_at BIGINT NOT NULL, deleted_at BIGINT)`,
+    `CREATE INDEX secrets_account ON secrets (account_id, created_at, id)`,
+    `CREATE TABLE deployments (
+      id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), customer_id TEXT NOT NULL,
+      name TEXT NOT NULL, runtime TEXT NOT NULL, model TEXT NOT NULL, system_prompt TEXT NOT NULL,
+      sandbox TEXT NOT NULL, mcp_servers TEXT NOT NULL, skills TEXT NOT NULL, secrets TEXT NOT NULL,
+      features TEXT NOT NULL, status TEXT NOT NULL, status_reason TEXT, default_thread_id TEXT NOT NULL,
+      event_seq BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+      deleted_at BIGINT)`,
+    `CREATE INDEX deployments_account_created ON deployments (account_id, created_at, id)`,
+    `CREATE TABLE threads (
+      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL REFERENCES deployments(id), title TEXT,
+      active_run_id TEXT, message_count INTEGER NOT NULL DEFAULT 0, history_seq BIGINT NOT NULL DEFAULT 0,
+      summary TEXT, summary_through BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,
+      updated_at BIGINT NOT NULL, last_activity_at BIGINT, deleted_at BIGINT)`,
+    `CREATE INDEX threads_deployment_created ON threads (deployment_id, created_at, id)`,
+    `CREATE TABLE messages (
+      id TEXT PRIMARY KEY, thread_id TEXT NOT NULL REFERENCES threads(id), deployment_id TEXT NOT NULL,
+      seq BIGINT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, run_id TEXT, created_at BIGINT NOT NULL)`,
+    `CREATE UNIQUE INDEX messages_thread_seq ON messages (thread_id, seq)`,
+    `CREATE TABLE history (
+      thread_id TEXT NOT NULL REFERENCES threads(id), seq BIGINT NOT NULL, run_id TEXT,
+      message TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (thread_id, seq))`,
+    `CREATE TABLE runs (
+      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL REFERENCES deployments(id),
+      thread_id TEXT NOT NULL REFERENCES threads(id), status TEXT NOT NULL, trigger TEXT NOT NULL,
+      error TEXT, steps INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0,
+      lease_owner TEXT, lease_expires_at BIGINT, created_at BIGINT NOT NULL, started_at BIGINT,
+      completed_at BIGINT)`,
+    `CREATE INDEX runs_deployment_created ON runs (deployment_id, created_at, id)`,
+    `CREATE INDEX runs_status_lease ON runs (status, lease_expires_at)`,
+    `CREATE TABLE run_inputs (
+      id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id), thread_id TEXT NOT NULL,
+      content TEXT NOT NULL, created_at BIGINT NOT NULL, consumed_at BIGINT)`,
+    `CREATE INDEX run_inputs_run ON run_inputs (run_id, created_at)`,
+    `CREATE TABLE events (
+      deployment_id TEXT NOT NULL, seq BIGINT NOT NULL, type TEXT NOT NULL, thread_id TEXT, run_id TEXT,
+      data TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (deployment_id, seq))`,
+  ],
+];
+
+/** Applies the migrations not yet recorded in herm_migrations, each in its own transaction. */
+export async function migrate(db: Db): Promise<void> {
+  await sql`CREATE TABLE IF NOT EXISTS herm_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`.execute(db);
+  const applied = await sql<{ version: number }>`SELECT version FROM herm_migrations`.execute(db);
+  const done = new Set(applied.rows.map((row) => Number(row.version)));
+  for (const [index, statements] of MIGRATIONS.entries()) {
+    const version = index + 1;
+    if (done.has(version)) continue;
+    await db.transaction().execute(async (trx) => {
+      for (const statement of statements) await sql.raw(statement).execute(trx);
+      await sql`INSERT INTO herm_migrations (version, applied_at) VALUES (${version}, ${Date.now()})`.execute(trx);
+    });
+  }
+}
