@@ -10,7 +10,7 @@ import { DeploymentService } from './deployments/deployment-service.ts';
 import { EventHub } from './events/event-hub.ts';
 import { EventLog } from './events/event-log.ts';
 import { RunManager } from './runs/run-manager.ts';
-import { createBuiltinTools } from './runtime/tools/index.ts';
+import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
 import { createBubblewrapBackend } from './sandbox/bubblewrap.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';
@@ -78,7 +78,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     store,
     events,
     sandboxBackend,
-    tools: createBuiltinTools({ maxTimeoutMs: config.HERM_MAX_COMMAND_TIMEOUT_MS }),
+    tools: { ...createBuiltinTools({ maxShellTimeoutSeconds: Math.floor(config.HERM_MAX_COMMAND_TIMEOUT_MS / 1000) }) },
     secrets: secretCipher,
     workspaceDir: (deploymentId) => deployments.workspaceDir(deploymentId),
     nodeId,

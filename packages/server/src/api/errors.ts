@@ -10,7 +10,8 @@ export function paramOf(path: ReadonlyArray<PropertyKey>): string {
 }
 
 export function fromZodError(error: ZodError, prefix?: string): ApiError {
-  const issue = error.issues[0];
+  // An unknown key usually explains the other issues (a typo for a required field), so it is named first.
+  const issue = error.issues.find((candidate) => candidate.code === 'unrecognized_keys') ?? error.issues[0];
   if (!issue) return validationError(prefix ?? 'body', 'Invalid request.');
   const path = prefix ? [prefix, ...issue.path] : [...issue.path];
   if (issue.code === 'unrecognized_keys') {
