@@ -1,0 +1,21 @@
+// Turns a path the model wrote into an absolute path under /workspace, or refuses it. Purely
+// lexical: symlinks are followed later inside the sandbox, where nothing of the host is visible.
+import { posix } from 'node:path';
+import { WORKSPACE_PATH } from '../../sandbox/sandbox.ts';
+
+export type WorkspacePathResult = { ok: true; path: string } | { ok: false; message: string };
+
+export function resolveWorkspacePath(requested: string): WorkspacePathResult {
+  if (requested.trim() === '') return { ok: false, message: 'path is empty' };
+  if (requested.includes('\0')) return { ok: false, message: `path ${JSON.stringify(requested)} contains a NUL character` };
+  // HOME is /workspace inside the sandbox, so "~/notes.md" means what the model expects.
+  const expanded = requested === '~' ? WORKSPACE_PATH : requested.replace(/^~\//, `${WORKSPACE_PATH}/`);
+  const resolved = posix.resolve(WORKSPACE_PATH, expanded);
+  if (resolved !== WORKSPACE_PATH && !resolved.startsWith(`${WORKSPACE_PATH}/`)) {
+    return {
+      ok: false,
+      message: `path ${JSON.stringify(requested)} is outside the workspace: file tools only reach ${WORKSPACE_PATH} (use a relative path or one under ${WORKSPACE_PATH}/)`,
+    };
+  }
+  return { ok: true, path: resolved };
+}

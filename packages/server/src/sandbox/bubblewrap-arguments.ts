@@ -1,0 +1,138 @@
+// The single place that decides what a bubblewrap sandbox looks like. A pure function of its input,
+// so the isolation policy can be read in one screen and unit-tested without running bwrap.
+import { posix } from 'node:path';
+import type { HostLayout, SystemMount } from './bubblewrap-host-layout.ts';
+import { WORKSPACE_PATH } from './sandbox.ts';
+
+/** The unprivileged identity commands run as inside the sandbox. */
+export const SANDBOX_USER = { name: 'sandbox', uid: 1000, gid: 1000 } as const;
+
+/** The only variables a command sees besides the deployment's connector variables. */
+export const BASE_ENVIRONMENT: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: WORKSPACE_PATH,
+  LANG: 'C.UTF-8',
+  TERM: 'dumb',
+};
+
+/** Options of the installed bwrap that differ between releases. */
+export interface BubblewrapFeatures {
+  /** `--disable-userns` (bubblewrap ≥ 0.8): the command cannot create nested user namespaces. */
+  disableUserNamespaces: boolean;
+}
+
+export interface BubblewrapArgumentsInput {
+  /** Host directory bound read-write at /workspace. Absolute. */
+  workspaceDir: string;
+  network: boolean;
+  /** Connector variables of the deployment; names must not collide with BASE_ENVIRONMENT. */
+  environment: Readonly<Record<string, string>>;
+  /** Run as `/bin/sh -c command sh ...commandArguments`. */
+  command: string;
+  commandArguments: readonly string[];
+  /** Working directory inside the sandbox; relative paths are taken from /workspace. */
+  workingDirectory: string;
+  hostLayout: HostLayout;
+  features: BubblewrapFeatures;
+}
+
+export interface BubblewrapInvocation {
+  /**
+   * bwrap's command line. It names only the command: every option travels through descriptor 3
+   * (`--args 3`), because a process's command line is readable by every user of the host and the
+   * options include the deployment's connector secrets.
+   */
+  commandLine: string[];
+  /**
+   * What the caller must write to pipes opened as descriptors 3, 4, 5, …, in order: first the
+   * NUL-separated options, then the content of each synthesised file.
+   */
+  descriptorContents: string[];
+  /** The options descriptor 3 carries, as a list: for tests and debugging. */
+  options: string[];
+}
+
+const OPTIONS_FILE_DESCRIPTOR = 3;
+
+export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): BubblewrapInvocation {
+  const args: string[] = [];
+  const fileContents: string[] = [];
+  const addFile = (path: string, content: string): void => {
+    // --file writes into the root tmpfs (made read-only below) instead of adding a bind mount,
+    // which is noticeably cheaper for bwrap than --ro-bind-data.
+    args.push('--file', String(OPTIONS_FILE_DESCRIPTOR + 1 + fileContents.length), path);
+    fileContents.push(content);
+  };
+
+  // Lifetime: the sandbox dies with the server, and killing bwrap kills pid 1 of the new pid
+  // namespace, which takes every process in it along (background jobs and their children too).
+  // A new session keeps commands from injecting input into a controlling terminal (TIOCSTI).
+  args.push('--die-with-parent', '--new-session');
+
+  // Namespaces. The user namespace is what makes the uid below unprivileged; nested ones are
+  // refused where bwrap can, so a command cannot regain capabilities in a namespace of its own.
+  args.push('--unshare-user');
+  if (input.features.disableUserNamespaces) args.push('--disable-userns');
+  args.push('--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try');
+  if (!input.network) args.push('--unshare-net');
+  args.push('--hostname', 'sandbox');
+  args.push('--uid', String(SANDBOX_USER.uid), '--gid', String(SANDBOX_USER.gid));
+  args.push('--cap-drop', 'ALL');
+
+  // File system: read-only system directories, a synthesised /etc, private /proc /dev /tmp,
+  // and the workspace. Nothing else of the host exists inside.
+  for (const mount of input.hostLayout.system) pushSystemMount(args, mount);
+  for (const mount of input.hostLayout.etc) pushSystemMount(args, mount);
+  addFile('/etc/passwd', passwdFile());
+  addFile('/etc/group', groupFile());
+  // The host's may name NSS modules (systemd, sss, ldap) that would look for daemons outside.
+  addFile('/etc/nsswitch.conf', 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n');
+  if (input.network) {
+    for (const mount of input.hostLayout.networkEtc) pushSystemMount(args, mount);
+  } else {
+    addFile('/etc/hosts', '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+  }
+  args.push('--proc', '/proc');
+  // bwrap leaves /proc/sys writable when it runs as root (its own check thinks the directory is
+  // already read-only); there, a command would be host root to the sysctl permission checks.
+  args.push('--ro-bind', '/proc/sys', '/proc/sys');
+  args.push('--dev', '/dev');
+  args.push('--tmpfs', '/tmp');
+  args.push('--bind', input.workspaceDir, WORKSPACE_PATH);
+  // bwrap builds the root on a writable tmpfs; without this, / and /etc would accept new files.
+  args.push('--remount-ro', '/');
+  args.push('--chdir', posix.resolve(WORKSPACE_PATH, input.workingDirectory));
+
+  args.push('--clearenv');
+  for (const [name, value] of Object.entries(input.environment)) args.push('--setenv', name, value);
+  // Set last so a connector variable can never replace them.
+  for (const [name, value] of Object.entries(BASE_ENVIRONMENT)) args.push('--setenv', name, value);
+
+  // NUL separates options on descriptor 3, so one inside a value could smuggle in another option.
+  for (const argument of args) {
+    if (argument.includes('\0')) throw new TypeError(`sandbox argument contains a NUL character: ${JSON.stringify(argument)}`);
+  }
+  // `sh` becomes $0, so the caller's arguments are $1, $2, … and are never parsed by a shell.
+  const commandLine = ['--args', String(OPTIONS_FILE_DESCRIPTOR), '--', '/bin/sh', '-c', input.command, 'sh', ...input.commandArguments];
+  return { commandLine, descriptorContents: [args.map((argument) => `${argument}\0`).join(''), ...fileContents], options: args };
+}
+
+function pushSystemMount(args: string[], mount: SystemMount): void {
+  if (mount.kind === 'symlink') args.push('--symlink', mount.target, mount.path);
+  else args.push('--ro-bind', mount.path, mount.path);
+}
+
+// Inside the user namespace only the sandbox uid is mapped; the other entries just give names to
+// ids that programs print (root-owned files show as the sandbox user or as nobody).
+function passwdFile(): string {
+  return [
+    'root:x:0:0:root:/root:/usr/sbin/nologin',
+    `${SANDBOX_USER.name}:x:${SANDBOX_USER.uid}:${SANDBOX_USER.gid}:sandbox:${WORKSPACE_PATH}:/bin/sh`,
+    'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
+    '',
+  ].join('\n');
+}
+
+function groupFile(): string {
+  return ['root:x:0:', `${SANDBOX_USER.name}:x:${SANDBOX_USER.gid}:`, 'nogroup:x:65534:', ''].join('\n');
+}

@@ -1,0 +1,275 @@
+// The bubblewrap sandbox backend: every command is its own short-lived `bwrap` process, so an idle
+// deployment holds no process, file or memory beyond its Sandbox object.
+import { execFile, spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { BASE_ENVIRONMENT, buildBubblewrapArguments, type BubblewrapFeatures } from './bubblewrap-arguments.ts';
+import { detectHostLayout, type HostLayout } from './bubblewrap-host-layout.ts';
+import { createBoundedOutput } from './bounded-output.ts';
+import type { ExecRequest, ExecResult, Sandbox, SandboxBackend, SandboxLimits, SandboxSpec } from './sandbox.ts';
+
+export { buildBubblewrapArguments, SANDBOX_USER, BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
+export type { BubblewrapArgumentsInput, BubblewrapFeatures, BubblewrapInvocation } from './bubblewrap-arguments.ts';
+export type { HostLayout, SystemMount } from './bubblewrap-host-layout.ts';
+
+/** The subset of a pino logger the backend uses; a pino `Logger` fits. */
+export interface SandboxLogger {
+  debug(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface BubblewrapBackendOptions {
+  limits: SandboxLimits;
+  /** The bwrap executable. Default: `bwrap` looked up on PATH when the backend is created. */
+  bwrapPath?: string;
+  logger?: SandboxLogger;
+  /**
+   * Host user to run bwrap as. When the server runs as root, the sandbox's uid 1000 is host root
+   * outside its user namespace; naming an unprivileged host user here (for example 65534) makes it
+   * that user instead. Workspaces must then be writable by this user.
+   */
+  hostUser?: { uid: number; gid: number };
+}
+
+const INSTALL_HINT = 'install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)';
+// After bwrap has exited, its pid namespace is gone and the pipes close at once; this bound only
+// matters if a descriptor somehow outlived it, and keeps exec() from hanging on that.
+const PIPE_CLOSE_GRACE_MS = 1_000;
+const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function createBubblewrapBackend(options: BubblewrapBackendOptions): SandboxBackend {
+  assertLimits(options.limits);
+  const bwrapPath = options.bwrapPath ?? findOnPath('bwrap') ?? 'bwrap';
+  const hostLayout = detectHostLayout();
+  // Probed on first use, not here: creating a backend must not spawn anything or fail when bwrap
+  // is missing — check() is where that gets reported.
+  let features: Promise<BubblewrapFeatures> | undefined;
+  const probeFeaturesOnce = (): Promise<BubblewrapFeatures> => {
+    if (!features) {
+      features = probeFeatures(bwrapPath, options.hostUser);
+      // A failed probe (bwrap missing) is retried next time, in case it gets installed meanwhile.
+      features.catch(() => {
+        features = undefined;
+      });
+    }
+    return features;
+  };
+  const context: SandboxContext = { ...options, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce };
+
+  return {
+    type: 'bubblewrap',
+    check: () => checkBubblewrap(context),
+    open: (spec) => openBubblewrapSandbox(spec, context),
+  };
+}
+
+interface SandboxContext extends BubblewrapBackendOptions {
+  bwrapPath: string;
+  hostLayout: HostLayout;
+  probeFeatures(): Promise<BubblewrapFeatures>;
+}
+
+function openBubblewrapSandbox(spec: SandboxSpec, context: SandboxContext): Sandbox {
+  if (!isAbsolute(spec.workspaceDir)) {
+    throw new TypeError(`workspaceDir must be an absolute path, got ${JSON.stringify(spec.workspaceDir)}`);
+  }
+  for (const [name, value] of Object.entries(spec.env ?? {})) {
+    if (!ENVIRONMENT_NAME.test(name)) throw new TypeError(`env: ${JSON.stringify(name)} is not a valid variable name`);
+    if (name in BASE_ENVIRONMENT) throw new TypeError(`env: ${name} is set by the sandbox and cannot be overridden`);
+    if (value.includes('\0')) throw new TypeError(`env: the value of ${name} contains a NUL character`);
+  }
+  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }) });
+  return {
+    spec: frozenSpec,
+    exec: (request) => execInBubblewrap(frozenSpec, request, context),
+  };
+}
+
+async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context: SandboxContext): Promise<ExecResult> {
+  request.signal?.throwIfAborted();
+  const timeoutMs = request.timeoutMs ?? context.limits.timeoutMs;
+  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+  const features = await context.probeFeatures();
+  request.signal?.throwIfAborted();
+
+  const invocation = buildBubblewrapArguments({
+    workspaceDir: spec.workspaceDir,
+    network: spec.network ?? false,
+    environment: spec.env ?? {},
+    command: request.command,
+    commandArguments: request.args ?? [],
+    workingDirectory: request.cwd ?? '.',
+    hostLayout: context.hostLayout,
+    features,
+  });
+
+  const startedAt = performance.now();
+  const child = spawn(context.bwrapPath, invocation.commandLine, {
+    stdio: [
+      request.stdin === undefined ? 'ignore' : 'pipe',
+      'pipe',
+      'pipe',
+      ...invocation.descriptorContents.map(() => 'pipe' as const),
+    ],
+    // bwrap itself needs no environment, and --clearenv already hides it from the command.
+    env: {},
+    ...(context.hostUser ? { uid: context.hostUser.uid, gid: context.hostUser.gid } : {}),
+  });
+
+  // Errors on input pipes (EPIPE when bwrap refuses to start or the command ignores its input)
+  // surface through the exit status and stderr, so they are deliberately swallowed here.
+  invocation.descriptorContents.forEach((content, index) => {
+    const pipe = child.stdio[3 + index];
+    if (pipe && 'end' in pipe) {
+      pipe.on('error', () => {});
+      pipe.end(content);
+    }
+  });
+  if (request.stdin !== undefined && child.stdin) {
+    child.stdin.on('error', () => {});
+    child.stdin.end(request.stdin);
+  }
+
+  const stdout = createBoundedOutput(context.limits.maxOutputBytes);
+  const stderr = createBoundedOutput(context.limits.maxOutputBytes);
+  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+
+  let timedOut = false;
+  let aborted = false;
+  const kill = (): void => {
+    // SIGKILL on bwrap kills pid 1 of the sandbox's pid namespace (--die-with-parent), and the
+    // kernel then kills everything else in it.
+    child.kill('SIGKILL');
+  };
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      kill();
+    },
+    // setTimeout fires at once for delays beyond 2^31 - 1 ms (about 24.8 days).
+    Math.min(timeoutMs, 2 ** 31 - 1),
+  );
+  const onAbort = (): void => {
+    aborted = true;
+    kill();
+  };
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+  let graceTimer: NodeJS.Timeout | undefined;
+  child.on('exit', () => {
+    graceTimer = setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, PIPE_CLOSE_GRACE_MS);
+  });
+
+  try {
+    const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', (error) => reject(spawnError(error, context.bwrapPath)));
+      child.once('close', (code, signalName) => resolve([code, signalName]));
+    });
+    if (aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
+    const result: ExecResult = {
+      exitCode,
+      signal,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      timedOut,
+      truncated: stdout.truncated || stderr.truncated,
+      durationMs: performance.now() - startedAt,
+    };
+    context.logger?.debug(
+      {
+        deploymentId: spec.deploymentId,
+        exitCode,
+        signal,
+        timedOut,
+        truncated: result.truncated,
+        durationMs: Math.round(result.durationMs * 10) / 10,
+      },
+      'sandbox command finished',
+    );
+    return result;
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(graceTimer);
+    request.signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null && child.signalCode === null) kill();
+  }
+}
+
+function spawnError(error: Error & { code?: string | number | null }, bwrapPath: string): Error {
+  if (error.code === 'ENOENT') {
+    return new Error(`bubblewrap was not found at ${bwrapPath}; ${INSTALL_HINT}`, { cause: error });
+  }
+  return new Error(`could not start bubblewrap (${bwrapPath}): ${error.message}`, { cause: error });
+}
+
+async function probeFeatures(bwrapPath: string, hostUser: BubblewrapBackendOptions['hostUser']): Promise<BubblewrapFeatures> {
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(
+      bwrapPath,
+      ['--version'],
+      { env: {}, timeout: 10_000, ...(hostUser ? { uid: hostUser.uid, gid: hostUser.gid } : {}) },
+      (error, stdout) => (error ? reject(spawnError(error, bwrapPath)) : resolve(stdout)),
+    );
+  });
+  const match = /(\d+)\.(\d+)\.(\d+)/.exec(output);
+  const major = Number(match?.[1] ?? 0);
+  const minor = Number(match?.[2] ?? 0);
+  return { disableUserNamespaces: major > 0 || minor >= 8 };
+}
+
+async function checkBubblewrap(context: SandboxContext): Promise<{ ok: true } | { ok: false; reason: string }> {
+  try {
+    await context.probeFeatures();
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
+  // The probe runs a real command through the same code path as every exec, so a pass here means
+  // namespaces, mounts and the uid mapping all work on this machine.
+  const workspaceDir = await mkdtemp(join(tmpdir(), 'herm-bwrap-check-'));
+  try {
+    if (context.hostUser) await chown(workspaceDir, context.hostUser.uid, context.hostUser.gid);
+    const sandbox = openBubblewrapSandbox({ deploymentId: 'bubblewrap-check', workspaceDir }, context);
+    const result = await sandbox.exec({ command: 'test -w /workspace', timeoutMs: 10_000 });
+    if (result.exitCode === 0) return { ok: true };
+    const detail = result.timedOut ? 'timed out' : result.stderr.trim() || `exit code ${result.exitCode}`;
+    return {
+      ok: false,
+      reason:
+        `bubblewrap (${context.bwrapPath}) cannot create a sandbox here: ${detail}. ` +
+        'It needs user namespaces: check that sysctl user.max_user_namespaces is above 0, ' +
+        'kernel.unprivileged_userns_clone is 1 (older Debian), kernel.apparmor_restrict_unprivileged_userns is 0 ' +
+        "(Ubuntu ≥ 23.10), and, inside a container, that its seccomp profile allows unshare/clone with namespace flags" +
+        (context.hostUser ? `; and that host uid ${context.hostUser.uid} may use them` : ''),
+    };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  } finally {
+    await rm(workspaceDir, { recursive: true, force: true });
+  }
+}
+
+function findOnPath(executable: string): string | undefined {
+  for (const directory of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (!directory) continue;
+    const candidate = join(directory, executable);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+function assertLimits(limits: SandboxLimits): void {
+  if (!(limits.timeoutMs > 0)) throw new RangeError(`limits.timeoutMs must be a positive number, got ${limits.timeoutMs}`);
+  if (!Number.isInteger(limits.maxOutputBytes) || limits.maxOutputBytes < 0) {
+    throw new RangeError(`limits.maxOutputBytes must be a non-negative integer, got ${limits.maxOutputBytes}`);
+  }
+}
