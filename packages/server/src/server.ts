@@ -33,6 +33,8 @@ export interface RunningServer {
   url: string;
   port: number;
   services: Services;
+  /** The Node HTTP server (tests cut its connections to prove clients resume). */
+  httpServer: ServerType;
   /** Set when this start created the first admin key. */
   createdAdminKey: string | undefined;
   close(): Promise<void>;
@@ -125,6 +127,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     url,
     port: address.port,
     services,
+    httpServer: server,
     createdAdminKey,
     close() {
       closing ??= (async () => {

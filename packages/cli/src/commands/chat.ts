@@ -41,8 +41,14 @@ export async function runChat(options: ChatOptions): Promise<void> {
   // Created at once so that lines typed (or piped) while a run streams are queued, not dropped.
   const lines = readline[Symbol.asyncIterator]();
   const activeRuns = new Set<string>();
+  let inputEnded = false;
+  readline.once('close', () => {
+    inputEnded = true;
+  });
+  // Lines queued before the end of input are still answered, so still prompted for.
   const showPrompt = (): void => {
-    readline.prompt();
+    if (inputEnded) output.write(PROMPT);
+    else readline.prompt();
     transcript.promptShown();
   };
 

@@ -33,3 +33,19 @@ export async function loadDeployment(c: Context<AppEnv>, deploymentId: string): 
   if (!deployment) throw notFound('deployment', deploymentId, 'deployment_id');
   return deployment;
 }
+
+/** The deployment and one of its threads, or a 404 naming whichever is missing. */
+export async function loadThread(c: Context<AppEnv>, deploymentId: string, threadId: string) {
+  const deployment = await loadDeployment(c, deploymentId);
+  const thread = await c.get('services').store.threads.get(deployment.id, threadId);
+  if (!thread) throw notFound('thread', threadId, 'thread_id');
+  return { deployment, thread };
+}
+
+/** The deployment and one of its runs, or a 404 naming whichever is missing. */
+export async function loadRun(c: Context<AppEnv>, deploymentId: string, runId: string) {
+  const deployment = await loadDeployment(c, deploymentId);
+  const run = await c.get('services').store.runs.get(deployment.id, runId);
+  if (!run) throw notFound('run', runId, 'run_id');
+  return { deployment, run };
+}

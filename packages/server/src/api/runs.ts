@@ -1,9 +1,8 @@
 // /v1/deployments/:deployment_id/runs
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { renderRun } from './render.ts';
-import { bearerSecurity, errorResponses, json, loadDeployment } from './route-helpers.ts';
+import { bearerSecurity, errorResponses, json, loadDeployment, loadRun } from './route-helpers.ts';
 import { cursorQuery, idParam, limitQuery, Run, RunList, RunStatus } from './schemas.ts';
 
 const DeploymentParams = z.strictObject({ deployment_id: idParam('deployment_id', 'dep') });
@@ -52,9 +51,7 @@ export function runRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { deployment_id, run_id } = c.req.valid('param');
-      const deployment = await loadDeployment(c, deployment_id);
-      const run = await c.get('services').store.runs.get(deployment.id, run_id);
-      if (!run) throw notFound('run', run_id, 'run_id');
+      const { run } = await loadRun(c, deployment_id, run_id);
       return c.json(renderRun(run), 200);
     },
   );
@@ -72,10 +69,8 @@ export function runRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { deployment_id, run_id } = c.req.valid('param');
-      const deployment = await loadDeployment(c, deployment_id);
+      const { deployment, run } = await loadRun(c, deployment_id, run_id);
       const services = c.get('services');
-      const run = await services.store.runs.get(deployment.id, run_id);
-      if (!run) throw notFound('run', run_id, 'run_id');
       if (run.status === 'running' || run.status === 'waiting_on_human') await services.runs.cancel(run);
       return c.json(renderRun((await services.store.runs.get(deployment.id, run_id)) ?? run), 200);
     },

@@ -1,10 +1,10 @@
 // /v1/deployments/:deployment_id/threads
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { newId } from '../util/ids.ts';
-import { notFound, validationError } from './api-error.ts';
+import { validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { renderMessage, renderThread } from './render.ts';
-import { bearerSecurity, errorResponses, json, loadDeployment } from './route-helpers.ts';
+import { bearerSecurity, errorResponses, json, loadDeployment, loadThread } from './route-helpers.ts';
 import {
   CreateThreadBody,
   cursorQuery,
@@ -75,10 +75,8 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { deployment_id, thread_id } = c.req.valid('param');
-      const deployment = await loadDeployment(c, deployment_id);
+      const { thread } = await loadThread(c, deployment_id, thread_id);
       const store = c.get('services').store;
-      const thread = await store.threads.get(deployment.id, thread_id);
-      if (!thread) throw notFound('thread', thread_id, 'thread_id');
       const messages = await store.threads.messages(thread.id);
       return c.json({ ...renderThread(thread), messages: messages.map(renderMessage) }, 200);
     },
@@ -96,10 +94,8 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { deployment_id, thread_id } = c.req.valid('param');
-      const deployment = await loadDeployment(c, deployment_id);
+      const { thread } = await loadThread(c, deployment_id, thread_id);
       const store = c.get('services').store;
-      const thread = await store.threads.get(deployment.id, thread_id);
-      if (!thread) throw notFound('thread', thread_id, 'thread_id');
       const { title } = c.req.valid('json');
       await store.threads.rename(thread.id, title);
       return c.json(renderThread({ ...thread, title }), 200);
@@ -119,10 +115,8 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { deployment_id, thread_id } = c.req.valid('param');
-      const deployment = await loadDeployment(c, deployment_id);
+      const { deployment, thread } = await loadThread(c, deployment_id, thread_id);
       const services = c.get('services');
-      const thread = await services.store.threads.get(deployment.id, thread_id);
-      if (!thread) throw notFound('thread', thread_id, 'thread_id');
       if (thread.id === deployment.default_thread_id) {
         throw validationError('thread_id', 'The default thread cannot be deleted.');
       }

@@ -1,0 +1,4 @@
+export * from './deployments.ts';
+export * from './events.ts';
+export * from './messages.ts';
+export * from './runs.ts';

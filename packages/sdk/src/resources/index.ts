@@ -1,0 +1,3 @@
+export * from './deployments/index.ts';
+export * from './secrets.ts';
+export * from './threads.ts';
