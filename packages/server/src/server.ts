@@ -55,7 +55,11 @@ async function bootstrapKeys(services: Services): Promise<string | undefined> {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.LOG_LEVEL }, pino.destination(2));
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.DATABASE_URL });
+  const store = await openStore({
+    dataDir: config.dataDir,
+    databaseUrl: config.DATABASE_URL,
+    onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost'),
+  });
   const hub = new EventHub();
   const events = new EventLog(store.events, hub);
   const sandboxBackend =

@@ -9,6 +9,7 @@ import type { AppEnv } from './app-env.ts';
 import { authenticate, requireScope } from './auth.ts';
 import { deploymentRoutes } from './deployments.ts';
 import { fromZodError, renderError } from './errors.ts';
+import { idempotency } from './idempotency.ts';
 import { eventRoutes } from './events.ts';
 import { messageRoutes } from './messages.ts';
 import { renderReferencePage } from './reference-page.ts';
@@ -80,6 +81,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   app.use('/v1/deployments/*', scoped);
   app.use('/v1/secrets', scoped);
   app.use('/v1/secrets/*', scoped);
+  for (const path of ['/v1/deployments', '/v1/deployments/*', '/v1/secrets', '/v1/secrets/*']) app.use(path, idempotency);
 
   for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes()]) {
     app.route('/v1', routes);

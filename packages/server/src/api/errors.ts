@@ -41,5 +41,7 @@ export function renderError(error: unknown, c: Context<AppEnv>): Response {
     error: { type: apiError.type, message: apiError.message, request_id: requestId },
   };
   if (apiError.param !== undefined) body.error.param = apiError.param;
+  // Provisioning takes seconds: tell clients (the SDK retries 409 deployment_not_ready) when to come back.
+  if (apiError.type === 'deployment_not_ready' || apiError.type === 'conflict') c.header('retry-after', '1');
   return c.json(body, apiError.status as 400);
 }

@@ -119,6 +119,15 @@ export interface EventsTable {
   created_at: number;
 }
 
+export interface IdempotencyKeysTable {
+  account_id: string;
+  key: string;
+  request_hash: string;
+  status_code: number | null;
+  response_body: string | null;
+  created_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -130,6 +139,7 @@ export interface Database {
   runs: RunsTable;
   run_inputs: RunInputsTable;
   events: EventsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

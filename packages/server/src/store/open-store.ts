@@ -11,6 +11,8 @@ import { Store } from './store.ts';
 export interface StoreLocation {
   dataDir: string;
   databaseUrl?: string | undefined;
+  /** Errors of idle PostgreSQL connections (server restart, admin termination); the pool replaces them. */
+  onConnectionError?: (error: Error) => void;
 }
 
 const INT8_OID = 20;
@@ -28,6 +30,8 @@ export async function openStore(location: StoreLocation): Promise<Store> {
           oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as never,
       },
     });
+    // Without a listener an idle connection's error would crash the process; the pool reconnects on next use.
+    pool.on('error', (error) => location.onConnectionError?.(error));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = 'postgres';
   } else {

@@ -50,6 +50,11 @@ const MIGRATIONS: string[][] = [
       deployment_id TEXT NOT NULL, seq BIGINT NOT NULL, type TEXT NOT NULL, thread_id TEXT, run_id TEXT,
       data TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (deployment_id, seq))`,
   ],
+  [
+    `CREATE TABLE idempotency_keys (
+      account_id TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, status_code INTEGER,
+      response_body TEXT, created_at BIGINT NOT NULL, PRIMARY KEY (account_id, key))`,
+  ],
 ];
 
 /** Applies the migrations not yet recorded in herm_migrations, each in its own transaction. */

@@ -3,6 +3,7 @@ import type { Db, Dialect } from './database.ts';
 import { AccountRepository } from './accounts.ts';
 import { DeploymentRepository } from './deployments.ts';
 import { EventRepository } from './events.ts';
+import { IdempotencyRepository } from './idempotency.ts';
 import { RunRepository } from './runs.ts';
 import { SecretRepository } from './secrets.ts';
 import { ThreadRepository } from './threads.ts';
@@ -16,6 +17,7 @@ export class Store {
   readonly threads: ThreadRepository;
   readonly runs: RunRepository;
   readonly events: EventRepository;
+  readonly idempotency: IdempotencyRepository;
 
   constructor(db: Db, dialect: Dialect) {
     this.db = db;
@@ -26,6 +28,7 @@ export class Store {
     this.threads = new ThreadRepository(db, dialect);
     this.runs = new RunRepository(db, dialect);
     this.events = new EventRepository(db);
+    this.idempotency = new IdempotencyRepository(db);
   }
 
   async close(): Promise<void> {

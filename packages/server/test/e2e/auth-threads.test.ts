@@ -157,3 +157,40 @@ describe('OpenAPI', () => {
     expect(html).toContain('CreateDeploymentRequest');
   });
 });
+
+describe('idempotency', () => {
+  it('replays the first response for a retried POST with the same Idempotency-Key, and starts one run', async () => {
+    const deployment = await herm.createDeployment();
+    const post = (key: string, body: unknown) =>
+      fetch(`${herm.url}/v1/deployments/${deployment.deployment_id}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${herm.adminKey}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+      });
+    const first = await post('send-1', { content: 'hello once' });
+    const retry = await post('send-1', { content: 'hello once' });
+    expect(first.status).toBe(202);
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await retry.json()).toEqual(await first.json());
+    const misuse = await post('send-1', { content: 'something else' });
+    expect(misuse.status).toBe(400);
+    expect(((await misuse.json()) as any).error.param).toBe('Idempotency-Key');
+    const runs = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/runs`);
+    expect(runs.body.data).toHaveLength(1);
+    const thread = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/threads/${deployment.thread_id}`);
+    expect(thread.body.messages.filter((message: any) => message.role === 'user')).toHaveLength(1);
+  });
+
+  it('tells clients when to retry a deployment that is not ready', async () => {
+    const slow = await startTestServer({ env: { HERM_PROVISION_DELAY_MS: '1000', HERM_PROVISION_WAIT_MS: '0' } });
+    try {
+      const deployment = await slow.createDeployment();
+      const early = await slow.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'hi' });
+      expect(early.status).toBe(409);
+      expect(early.headers.get('retry-after')).toBe('1');
+    } finally {
+      await slow.close();
+    }
+  });
+});
