@@ -9,6 +9,7 @@ import type { Config } from './config.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
 import { EventHub } from './events/event-hub.ts';
 import { EventLog } from './events/event-log.ts';
+import { PostgresEventRelay } from './events/postgres-event-relay.ts';
 import { RunManager } from './runs/run-manager.ts';
 import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
 import { createBubblewrapBackend } from './sandbox/bubblewrap.ts';
@@ -60,8 +61,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     databaseUrl: config.DATABASE_URL,
     onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost'),
   });
+  const nodeId = `node_${randomBase62(12)}`;
   const hub = new EventHub();
-  const events = new EventLog(store.events, hub);
+  const events = new EventLog(store.events, hub, nodeId);
+  const relay = config.DATABASE_URL
+    ? new PostgresEventRelay({ connectionString: config.DATABASE_URL, repository: store.events, hub, nodeId, logger })
+    : undefined;
+  await relay?.start();
   const sandboxBackend =
     options.sandboxBackend ??
     createBubblewrapBackend({
@@ -69,7 +75,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger: logger.child({ component: 'sandbox' }),
     });
   const secretCipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
-  const nodeId = `node_${randomBase62(12)}`;
   let runs: RunManager | undefined;
   const deployments = new DeploymentService({
     store,
@@ -137,6 +142,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       closing ??= (async () => {
         await runs.stop();
         await events.drain();
+        await relay?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -16,9 +16,12 @@ export class EventLog {
   #flushing: Promise<void> | null = null;
   #scheduled = false;
 
-  constructor(repository: EventRepository, hub: EventHub) {
+  readonly #nodeId: string;
+
+  constructor(repository: EventRepository, hub: EventHub, nodeId: string) {
     this.#repository = repository;
     this.#hub = hub;
+    this.#nodeId = nodeId;
   }
 
   emit(event: NewEvent): Promise<StoredEvent> {
@@ -44,7 +47,10 @@ export class EventLog {
     const batch = this.#queue;
     this.#queue = [];
     try {
-      const stored = await this.#repository.append(batch.map((pending) => pending.event));
+      const stored = await this.#repository.append(
+        batch.map((pending) => pending.event),
+        this.#nodeId,
+      );
       this.#hub.publish(stored);
       // append() keeps each deployment's events in the order given; hand them back to callers in that order.
       const byDeployment = new Map<string, StoredEvent[]>();

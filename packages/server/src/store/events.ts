@@ -1,5 +1,6 @@
 // The event log: append-only, numbered per deployment (seq 1, 2, 3, …) in commit order.
-import type { Db } from './database.ts';
+import { sql, type Selectable } from 'kysely';
+import type { Db, Dialect, EventsTable } from './database.ts';
 
 export interface NewEvent {
   deploymentId: string;
@@ -29,6 +30,18 @@ export interface EventFilter {
 /** SQLite and PostgreSQL both accept this many bound parameters in one statement (7 per row). */
 const MAX_ROWS_PER_INSERT = 500;
 
+function fromRow(row: Selectable<EventsTable>): StoredEvent {
+  return {
+    deploymentId: row.deployment_id,
+    seq: Number(row.seq),
+    type: row.type,
+    threadId: row.thread_id,
+    runId: row.run_id,
+    json: row.data,
+    createdAt: Number(row.created_at),
+  };
+}
+
 function envelope(event: NewEvent, createdAt: number): string {
   return JSON.stringify({
     run_id: event.runId,
@@ -38,18 +51,31 @@ function envelope(event: NewEvent, createdAt: number): string {
   });
 }
 
+/** The PostgreSQL channel on which committed appends are announced to the other nodes. */
+export const EVENTS_CHANNEL = 'herm_events';
+
+/** What a node announces after an append: which deployment, which seq range, and who wrote it. */
+export interface EventNotice {
+  node: string;
+  deploymentId: string;
+  from: number;
+  to: number;
+}
+
 export class EventRepository {
   readonly #db: Db;
+  readonly #dialect: Dialect;
 
-  constructor(db: Db) {
+  constructor(db: Db, dialect: Dialect) {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   /**
    * Appends events in one transaction. Each deployment's counter row is bumped with UPDATE … RETURNING, which
    * on PostgreSQL also locks it until commit, so numbers commit in order and a reader never sees seq n+1 before n.
    */
-  async append(events: NewEvent[]): Promise<StoredEvent[]> {
+  async append(events: NewEvent[], origin = ''): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
     const byDeployment = new Map<string, NewEvent[]>();
     for (const event of events) {
@@ -95,9 +121,27 @@ export class EventRepository {
             .execute();
         }
         stored.push(...rows);
+        if (this.#dialect === 'postgres') {
+          // Delivered at commit, in commit order: other nodes learn of the range only once it is readable.
+          const notice: EventNotice = { node: origin, deploymentId, from: first, to: first + group.length - 1 };
+          await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`.execute(trx);
+        }
       }
       return stored;
     });
+  }
+
+  /** Events with seq in [from, to], oldest first. */
+  async listRange(deploymentId: string, from: number, to: number): Promise<StoredEvent[]> {
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .where('deployment_id', '=', deploymentId)
+      .where('seq', '>=', from)
+      .where('seq', '<=', to)
+      .orderBy('seq', 'asc')
+      .execute();
+    return rows.map(fromRow);
   }
 
   /** Events after `afterSeq`, oldest first. */
@@ -110,15 +154,7 @@ export class EventRepository {
     if (filter.threadId !== undefined) query = query.where('thread_id', '=', filter.threadId);
     if (filter.runId !== undefined) query = query.where('run_id', '=', filter.runId);
     const rows = await query.orderBy('seq', 'asc').limit(limit).execute();
-    return rows.map((row) => ({
-      deploymentId: row.deployment_id,
-      seq: Number(row.seq),
-      type: row.type,
-      threadId: row.thread_id,
-      runId: row.run_id,
-      json: row.data,
-      createdAt: Number(row.created_at),
-    }));
+    return rows.map(fromRow);
   }
 
   /** The seq of the deployment's newest committed event (0 before the first). */

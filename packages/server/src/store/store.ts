@@ -27,7 +27,7 @@ export class Store {
     this.deployments = new DeploymentRepository(db);
     this.threads = new ThreadRepository(db, dialect);
     this.runs = new RunRepository(db, dialect);
-    this.events = new EventRepository(db);
+    this.events = new EventRepository(db, dialect);
     this.idempotency = new IdempotencyRepository(db);
   }
 
