@@ -53,10 +53,12 @@ export async function openEventStream(options: EventStreamOptions): Promise<Open
   let lastSentSeq = 0;
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  let drained: (() => void) | undefined;
 
   const close = () => {
     if (closed) return;
     closed = true;
+    drained?.();
     unsubscribe();
     if (heartbeat) clearInterval(heartbeat);
     try {
@@ -89,6 +91,8 @@ export async function openEventStream(options: EventStreamOptions): Promise<Open
       const page = await repository.listAfter(deploymentId, lastSentSeq, filter, REPLAY_PAGE);
       for (const event of page) send(event);
       if (page.length < REPLAY_PAGE || closed) break;
+      // Replay goes at the reader's pace: wait until it has taken most of what is queued.
+      while (!closed && (controller?.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (drained = resolve));
     }
     for (const event of buffered) send(event);
     buffered.length = 0;
@@ -109,11 +113,15 @@ export async function openEventStream(options: EventStreamOptions): Promise<Open
           close();
         });
       },
+      pull() {
+        drained?.();
+        drained = undefined;
+      },
       cancel() {
         close();
       },
     },
-    { highWaterMark: 0 },
+    { highWaterMark: REPLAY_PAGE },
   );
   return { body, startSeq };
 }

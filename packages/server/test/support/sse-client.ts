@@ -60,7 +60,7 @@ export async function openSse(url: string, key: string, headers: Record<string, 
       const found = events.find(predicate);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for an event; got ${JSON.stringify(events.map((e) => e.type))}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for an event; got ${events.length}: ${JSON.stringify(events.slice(-20).map((e) => e.type))}`)), timeoutMs);
         waiters.push({
           predicate,
           resolve: (event) => {
