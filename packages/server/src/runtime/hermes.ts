@@ -1,7 +1,7 @@
 // The "hermes" agent loop: stream a model step, run the tools it calls inside the sandbox, feed the results
 // back, repeat until the model stops calling tools. Every step is persisted before the next one starts, so a
 // run interrupted by a crash resumes from its history rather than from scratch.
-import { streamText, tool, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import { streamText, tool, type AssistantModelMessage, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
 import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
 import type { Sandbox } from '../sandbox/sandbox.ts';
@@ -138,7 +138,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
       if (streamError !== undefined) throw new RunStop({ type: 'model_error', message: describeError(streamError) });
 
-      const assistantContent: Exclude<ModelMessage & { role: 'assistant' }, never>['content'] = [];
+      const assistantContent: Exclude<AssistantModelMessage['content'], string> = [];
       if (stepText) assistantContent.push({ type: 'text', text: stepText });
       for (const call of toolCalls) {
         assistantContent.push({ type: 'tool-call', toolCallId: call.toolCallId, toolName: call.toolName, input: call.input });

@@ -1,6 +1,6 @@
 // Threads (the API's sessions), their visible message history and the model-level history the runtime replays.
 import type { Selectable } from 'kysely';
-import type { Db, Dialect, MessagesTable, ThreadsTable } from './database.ts';
+import type { Db, MessagesTable, ThreadsTable } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 
 export type ThreadRecord = Selectable<ThreadsTable>;
@@ -65,11 +65,9 @@ export async function insertMessageIn(
 
 export class ThreadRepository {
   readonly #db: Db;
-  readonly #dialect: Dialect;
 
-  constructor(db: Db, dialect: Dialect) {
+  constructor(db: Db) {
     this.#db = db;
-    this.#dialect = dialect;
   }
 
   async create(input: { id: string; deploymentId: string; title: string | null }): Promise<ThreadRecord> {
@@ -155,9 +153,5 @@ export class ThreadRepository {
       .set({ summary, summary_through: throughSeq, updated_at: Date.now() })
       .where('id', '=', threadId)
       .execute();
-  }
-
-  get dialect(): Dialect {
-    return this.#dialect;
   }
 }
