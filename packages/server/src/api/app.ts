@@ -67,21 +67,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     await next();
   });
 
-  const auth = authenticate(services.keys);
-  app.use('/v1/deployments', auth);
-  app.use('/v1/deployments/*', auth);
-  app.use('/v1/secrets', auth);
-  app.use('/v1/secrets/*', auth);
+  // In Hono "/v1/deployments/*" also matches "/v1/deployments" itself, so each middleware is mounted once per
+  // resource: mounting it on both paths would run it twice.
   const readScope = requireScope('deployments:read');
   const writeScope = requireScope('deployments:write');
   const scoped = createMiddleware<AppEnv>(async function requireMethodScope(c, next) {
     return c.req.method === 'GET' || c.req.method === 'HEAD' ? readScope(c, next) : writeScope(c, next);
   });
-  app.use('/v1/deployments', scoped);
-  app.use('/v1/deployments/*', scoped);
-  app.use('/v1/secrets', scoped);
-  app.use('/v1/secrets/*', scoped);
-  for (const path of ['/v1/deployments', '/v1/deployments/*', '/v1/secrets', '/v1/secrets/*']) app.use(path, idempotency);
+  for (const path of ['/v1/deployments/*', '/v1/secrets/*']) app.use(path, authenticate(services.keys), scoped, idempotency);
 
   for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes()]) {
     app.route('/v1', routes);

@@ -182,6 +182,24 @@ describe('idempotency', () => {
     expect(thread.body.messages.filter((message: any) => message.role === 'user')).toHaveLength(1);
   });
 
+  it('applies to creating deployments too, so a retried create makes one deployment', async () => {
+    const body = JSON.stringify({ customer_id: `cus_idem_${Date.now()}`, name: 'n', system_prompt: 'p', model: 'openai-compatible/m' });
+    const key = `create-${Date.now()}`;
+    const send = () =>
+      fetch(`${herm.url}/v1/deployments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${herm.adminKey}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body,
+      });
+    const first = (await (await send()).json()) as any;
+    const second = (await (await send()).json()) as any;
+    expect(first.deployment_id).toMatch(/^dep_/);
+    expect(second.deployment_id).toBe(first.deployment_id);
+    const list = await herm.request('GET', `/v1/deployments?customer_id=${JSON.parse(body).customer_id}`);
+    expect(list.body.data).toHaveLength(1);
+    for (const path of ['/v1/deployments', '/v1/secrets']) expect((await herm.request('GET', path, undefined, null)).status, path).toBe(401);
+  });
+
   it('tells clients when to retry a deployment that is not ready', async () => {
     const slow = await startTestServer({ env: { HERM_PROVISION_DELAY_MS: '1000', HERM_PROVISION_WAIT_MS: '0' } });
     try {
