@@ -35,8 +35,11 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = 'postgres';
   } else {
-    fs.mkdirSync(location.dataDir, { recursive: true });
-    const database = openSqliteDatabase(path.join(location.dataDir, 'herm.sqlite'));
+    // The data directory holds every customer's data: private to the server's user.
+    fs.mkdirSync(location.dataDir, { recursive: true, mode: 0o700 });
+    const file = path.join(location.dataDir, 'herm.sqlite');
+    if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+    const database = openSqliteDatabase(file);
     db = new Kysely<Database>({ dialect: createNodeSqliteDialect(database) });
     dialect = 'sqlite';
   }
