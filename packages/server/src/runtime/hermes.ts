@@ -82,6 +82,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       throw new RunStop({ type: 'configuration_error', message: describeError(error) });
     }
     const modelTools = toModelTools(options.tools);
+    await closeInterruptedToolCalls(options, emit);
     let steps = run.steps;
     for (;;) {
       if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
@@ -198,6 +199,38 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     await store.runs.finish(run.id, run.thread_id, deployment.id, { status: 'error', error: runError, agentText });
   }
   await emit('run_status', outcome.error ? { status: outcome.status, error: outcome.error } : { status: outcome.status });
+}
+
+/**
+ * A run resumed after a crash may have stopped between a tool call and its result. Running the tool again could
+ * repeat a side effect, so the call is answered with an error the model can reason about, and the history stays
+ * valid (every provider requires a result for each tool call).
+ */
+async function closeInterruptedToolCalls(
+  options: AgentRunOptions,
+  emit: (type: string, data: Record<string, unknown>) => Promise<unknown>,
+): Promise<void> {
+  const { entries } = await options.store.threads.loadHistory(options.run.thread_id);
+  const answered = new Set<string>();
+  const calls: { toolCallId: string; toolName: string }[] = [];
+  for (const entry of entries) {
+    const message = entry.message as ModelMessage;
+    if (typeof message.content === 'string') continue;
+    for (const part of message.content) {
+      if (part.type === 'tool-call') calls.push({ toolCallId: part.toolCallId, toolName: part.toolName });
+      if (part.type === 'tool-result') answered.add(part.toolCallId);
+    }
+  }
+  for (const call of calls.filter((candidate) => !answered.has(candidate.toolCallId))) {
+    const result = { error: 'The server stopped while this tool was running; its outcome is unknown. Check before repeating it.' };
+    await emit('tool_result', { tool: call.toolName, tool_call_id: call.toolCallId, result, is_error: true });
+    await options.store.threads.appendHistory(options.run.thread_id, options.run.id, [
+      {
+        role: 'tool',
+        content: [{ type: 'tool-result', toolCallId: call.toolCallId, toolName: call.toolName, output: { type: 'error-json', value: result } }],
+      },
+    ]);
+  }
 }
 
 async function executeTool(options: AgentRunOptions, call: ToolCall): Promise<ToolOutput> {

@@ -135,4 +135,33 @@ describe('herm serve', () => {
     after.close();
     await second.stop();
   });
+
+  it('answers a tool call cut off by kill -9 with an error instead of running it twice', async () => {
+    const env = { HERM_DATA_DIR: newDataDir(), HERM_ADMIN_KEY: 'herm_sk_crash_tool_test_key_1' };
+    const key = env.HERM_ADMIN_KEY;
+    const first = await start(env);
+    const deployment = (await api(first, key, 'POST', '/v1/deployments', { customer_id: 'c', name: 'n', system_prompt: 'p', model: 'openai-compatible/m' })).body;
+    const stream = await openSse(`${first.url}/v1/deployments/${deployment.deployment_id}/events`, key);
+    const position = stream.headers.get('herm-stream-position')!;
+    model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command: 'echo run >> runs.log; sleep 30' } }] }, { text: 'The command was interrupted.' });
+    const run = (await api(first, key, 'POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'go' })).body;
+    await stream.waitFor((event) => event.type === 'tool_call' && event.data.run_id === run.run_id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await first.kill();
+    stream.close();
+
+    const second = await start(env);
+    const after = await openSse(`${second.url}/v1/deployments/${deployment.deployment_id}/events`, key, { 'last-event-id': position });
+    const end = await after.waitFor(endOf(run.run_id), 20_000);
+    expect(end.data.status).toBe('completed');
+    const result = after.events.find((event) => event.type === 'tool_result')!;
+    expect(result.data).toMatchObject({ tool: 'shell', is_error: true });
+    expect(JSON.stringify(result.data.result)).toContain('outcome is unknown');
+    const log = fs.readFileSync(path.join(env.HERM_DATA_DIR, 'workspaces', deployment.deployment_id, 'runs.log'), 'utf8');
+    expect(log).toBe('run\n');
+    const lastRequest = model.requests.at(-1)!;
+    expect(lastRequest.messages.filter((message) => message.role === 'tool')).toHaveLength(1);
+    after.close();
+    await second.stop();
+  });
 });
