@@ -6,12 +6,6 @@ import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, json, jsonBody, loadDeployment } from './route-helpers.ts';
 import { ErrorResponse, idParam, SendMessageBody, SendMessageResponse } from './schemas.ts';
 
-/** Attachments reach the model as a note with their URLs; providers differ in which media they fetch natively. */
-function withAttachments(content: string, attachments: { type: string; url: string }[] | undefined): string {
-  if (!attachments || attachments.length === 0) return content;
-  return `${content}\n\nAttachments:\n${attachments.map((attachment) => `- ${attachment.type}: ${attachment.url}`).join('\n')}`;
-}
-
 export function messageRoutes(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
   app.openapi(
@@ -49,7 +43,7 @@ export function messageRoutes(): OpenAPIHono<AppEnv> {
       } else if (!(await services.store.threads.get(deployment.id, threadId))) {
         throw notFound('thread', threadId, 'thread_id');
       }
-      const { run } = await services.runs.submit(deployment, threadId, withAttachments(body.content, body.attachments));
+      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments);
       return c.json({ run_id: run.id, deployment_id: deployment.id, thread_id: threadId, status: run.status }, 202);
     },
   );

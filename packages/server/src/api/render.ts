@@ -64,6 +64,7 @@ export function renderMessage(message: MessageRecord) {
     message_id: message.id,
     role: message.role as 'user' | 'agent',
     content: message.content,
+    ...(message.attachments ? { attachments: JSON.parse(message.attachments) as { type: string; url: string }[] } : {}),
     run_id: message.run_id,
     created_at: toIso(message.created_at)!,
   };

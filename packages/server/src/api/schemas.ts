@@ -214,6 +214,7 @@ export const ThreadMessage = z
     message_id: z.string(),
     role: z.enum(['user', 'agent']),
     content: z.string(),
+    attachments: z.array(z.object({ type: z.string(), url: z.string() })).optional(),
     run_id: z.string().nullable(),
     created_at: z.string(),
   })

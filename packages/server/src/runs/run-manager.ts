@@ -11,6 +11,7 @@ import type { SecretCipher } from '../secrets/secret-cipher.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord, SubmitResult } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
+import type { Attachment } from '../store/threads.ts';
 
 export interface RunManagerOptions {
   store: Store;
@@ -40,11 +41,12 @@ export class RunManager {
   }
 
   /** Posts a message; starts a run on this node unless the message folds into one already running. */
-  async submit(deployment: DeploymentRecord, threadId: string, content: string): Promise<SubmitResult> {
+  async submit(deployment: DeploymentRecord, threadId: string, content: string, attachments?: Attachment[]): Promise<SubmitResult> {
     const result = await this.#options.store.runs.submitMessage({
       deploymentId: deployment.id,
       threadId,
       content,
+      attachments,
       trigger: 'message',
       nodeId: this.#options.nodeId,
       leaseMs: this.#options.leaseMs,

@@ -9,6 +9,8 @@ import type { DeploymentRecord } from '../store/deployments.ts';
 import type { NewEvent } from '../store/events.ts';
 import type { RunError, RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
+import { parseModelName } from '../models/index.ts';
+import { toModelMessage } from './attachments.ts';
 import { compactionSplit, needsCompaction, summarize } from './compaction.ts';
 import { buildSystemPrompt } from './prompt.ts';
 import type { BuiltinTool, ToolOutput } from './tools/tool.ts';
@@ -82,6 +84,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       throw new RunStop({ type: 'configuration_error', message: describeError(error) });
     }
     const modelTools = toModelTools(options.tools);
+    const provider = parseModelName(deployment.model).provider;
     await closeInterruptedToolCalls(options, emit);
     let steps = run.steps;
     for (;;) {
@@ -111,7 +114,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       const result = streamText({
         model,
         system,
-        messages: history.entries.map((entry) => entry.message as ModelMessage),
+        messages: history.entries.map((entry) => toModelMessage(entry.message, provider)),
         tools: modelTools,
         abortSignal: signal,
         maxRetries: 2,

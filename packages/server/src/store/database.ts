@@ -73,6 +73,7 @@ export interface MessagesTable {
   role: string;
   content: string;
   run_id: string | null;
+  attachments: string | null;
   created_at: number;
 }
 
@@ -105,6 +106,7 @@ export interface RunInputsTable {
   run_id: string;
   thread_id: string;
   content: string;
+  attachments: string | null;
   created_at: number;
   consumed_at: number | null;
 }

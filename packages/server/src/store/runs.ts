@@ -5,7 +5,7 @@ import type { Selectable, Transaction } from 'kysely';
 import { newId } from '../util/ids.ts';
 import type { Database, Db, Dialect, RunsTable } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
-import { appendHistoryIn, insertMessageIn } from './threads.ts';
+import { appendHistoryIn, insertMessageIn, type Attachment, type UserHistoryMessage } from './threads.ts';
 
 export type RunStatus = 'running' | 'waiting_on_human' | 'completed' | 'error';
 
@@ -68,6 +68,7 @@ export class RunRepository {
     deploymentId: string;
     threadId: string;
     content: string;
+    attachments?: Attachment[] | undefined;
     trigger: string;
     nodeId: string;
     leaseMs: number;
@@ -106,7 +107,15 @@ export class RunRepository {
       }
       await trx
         .insertInto('run_inputs')
-        .values({ id: newId('message'), run_id: run.id, thread_id: input.threadId, content: input.content, created_at: now, consumed_at: null })
+        .values({
+          id: newId('message'),
+          run_id: run.id,
+          thread_id: input.threadId,
+          content: input.content,
+          attachments: input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null,
+          created_at: now,
+          consumed_at: null,
+        })
         .execute();
       await insertMessageIn(trx, {
         id: newId('message'),
@@ -115,6 +124,7 @@ export class RunRepository {
         role: 'user',
         content: input.content,
         runId: run.id,
+        attachments: input.attachments,
       });
       return { run, folded };
     });
@@ -128,7 +138,7 @@ export class RunRepository {
   async #takeInputsIn(trx: Transaction<Database>, runId: string, threadId: string): Promise<string[]> {
     const pending = await trx
       .selectFrom('run_inputs')
-      .select(['id', 'content'])
+      .select(['id', 'content', 'attachments'])
       .where('run_id', '=', runId)
       .where('consumed_at', 'is', null)
       .orderBy('created_at', 'asc')
@@ -144,7 +154,11 @@ export class RunRepository {
       trx,
       threadId,
       runId,
-      pending.map((input) => ({ role: 'user', content: input.content })),
+      pending.map((input): UserHistoryMessage =>
+        input.attachments
+          ? { role: 'user', content: input.content, attachments: JSON.parse(input.attachments) as Attachment[] }
+          : { role: 'user', content: input.content },
+      ),
     );
     return pending.map((input) => input.content);
   }

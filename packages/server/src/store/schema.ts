@@ -55,6 +55,7 @@ const MIGRATIONS: string[][] = [
       account_id TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, status_code INTEGER,
       response_body TEXT, created_at BIGINT NOT NULL, PRIMARY KEY (account_id, key))`,
   ],
+  [`ALTER TABLE run_inputs ADD COLUMN attachments TEXT`, `ALTER TABLE messages ADD COLUMN attachments TEXT`],
 ];
 
 /** Applies the migrations not yet recorded in herm_migrations, each in its own transaction. */

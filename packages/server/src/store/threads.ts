@@ -6,6 +6,19 @@ import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 export type ThreadRecord = Selectable<ThreadsTable>;
 export type MessageRecord = Selectable<MessagesTable>;
 
+/** Media a user message refers to by URL (Send Message's `attachments`). */
+export interface Attachment {
+  type: 'image' | 'video' | 'audio';
+  url: string;
+}
+
+/** A user turn in the model history; attachments are turned into provider-specific parts when a step runs. */
+export interface UserHistoryMessage {
+  role: 'user';
+  content: string;
+  attachments?: Attachment[];
+}
+
 export interface HistoryEntry {
   seq: number;
   runId: string | null;
@@ -40,7 +53,15 @@ export async function appendHistoryIn(db: Db, threadId: string, runId: string | 
 /** Appends a visible message (role user or agent) inside the caller's transaction. */
 export async function insertMessageIn(
   db: Db,
-  input: { id: string; threadId: string; deploymentId: string; role: 'user' | 'agent'; content: string; runId: string | null },
+  input: {
+    id: string;
+    threadId: string;
+    deploymentId: string;
+    role: 'user' | 'agent';
+    content: string;
+    runId: string | null;
+    attachments?: Attachment[] | undefined;
+  },
 ): Promise<MessageRecord> {
   const now = Date.now();
   const updated = await db
@@ -57,6 +78,7 @@ export async function insertMessageIn(
     role: input.role,
     content: input.content,
     run_id: input.runId,
+    attachments: input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null,
     created_at: now,
   };
   await db.insertInto('messages').values(row).execute();
