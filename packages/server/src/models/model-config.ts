@@ -91,6 +91,12 @@ function anthropicApiPrefix(url: URL): string {
   return /\/v1$/.test(withoutTrailingSlashes(url.pathname)) ? prefix : `${prefix}/v1`;
 }
 
+/** Likewise for Gemini: a bare host (a proxy, a gateway) gets the `/v1beta` the provider does not append. */
+function googleApiPrefix(url: URL): string {
+  const prefix = withoutTrailingSlashes(url.href);
+  return /\/v1(beta\d*)?$/.test(withoutTrailingSlashes(url.pathname)) ? prefix : `${prefix}/v1beta`;
+}
+
 /**
  * Checks that a model can be used with this environment and returns where and how to reach it.
  * Cheap and offline: call it at deployment create and before a run starts, so a missing key becomes a
@@ -111,7 +117,12 @@ export function checkModelConfig(modelName: string, environment: ModelEnvironmen
   let baseUrl: string;
   if (configuredBaseUrl !== undefined) {
     const url = parseBaseUrl(providerEnvironment.baseUrlVariable, configuredBaseUrl);
-    baseUrl = parsed.provider === 'anthropic' ? anthropicApiPrefix(url) : withoutTrailingSlashes(url.href);
+    baseUrl =
+      parsed.provider === 'anthropic'
+        ? anthropicApiPrefix(url)
+        : parsed.provider === 'google'
+          ? googleApiPrefix(url)
+          : withoutTrailingSlashes(url.href);
   } else if (providerEnvironment.defaultBaseUrl !== undefined) {
     baseUrl = providerEnvironment.defaultBaseUrl;
   } else {

@@ -93,6 +93,16 @@ describe('checkModelConfig', () => {
     expect(checkModelConfig('anthropic/claude-sonnet-4.5', { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: value }).baseUrl).toBe(baseUrl);
   });
 
+  it.each([
+    ['http://127.0.0.1:4000', 'http://127.0.0.1:4000/v1beta'],
+    ['http://127.0.0.1:4000/v1beta/', 'http://127.0.0.1:4000/v1beta'],
+    ['http://127.0.0.1:4000/v1', 'http://127.0.0.1:4000/v1'],
+    ['https://gateway.example.com/google', 'https://gateway.example.com/google/v1beta'],
+  ])('GOOGLE_GENERATIVE_AI_BASE_URL=%s → %s', (value, baseUrl) => {
+    const environment = { GOOGLE_GENERATIVE_AI_API_KEY: 'k', GOOGLE_GENERATIVE_AI_BASE_URL: value };
+    expect(checkModelConfig('google/gemini-2.5-pro', environment).baseUrl).toBe(baseUrl);
+  });
+
   it('takes OPENAI_BASE_URL as given, without a trailing slash', () => {
     expect(checkModelConfig('openai/gpt-4o', { OPENAI_API_KEY: 'k', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1/' }).baseUrl).toBe('http://127.0.0.1:9/v1');
   });

@@ -16,6 +16,9 @@ beforeAll(async () => {
     ANTHROPIC_API_KEY: 'sk-ant-test',
     OPENAI_BASE_URL: server.url,
     OPENAI_API_KEY: 'sk-openai-test',
+    // The Google provider appends only `/models/{id}:…`, so its base URL carries the `/v1beta` version.
+    GOOGLE_GENERATIVE_AI_BASE_URL: server.googleUrl,
+    GOOGLE_GENERATIVE_AI_API_KEY: 'google-test-key',
   };
 });
 
@@ -49,6 +52,7 @@ const models = [
   { modelName: 'openai-compatible/meta-llama/Llama-3.1-8B', api: 'chat-completions', path: '/v1/chat/completions', sentModelId: 'meta-llama/Llama-3.1-8B' },
   { modelName: 'anthropic/claude-sonnet-4.5', api: 'anthropic-messages', path: '/v1/messages', sentModelId: 'claude-sonnet-4-5' },
   { modelName: 'openai/gpt-4.1', api: 'openai-responses', path: '/v1/responses', sentModelId: 'gpt-4.1' },
+  { modelName: 'google/gemini-2.5-pro', api: 'gemini', path: '/v1beta/models/gemini-2.5-pro:streamGenerateContent', sentModelId: 'gemini-2.5-pro' },
 ] as const;
 
 describe.each(models)('$modelName over $api', ({ modelName, api, path, sentModelId }) => {
@@ -165,13 +169,28 @@ describe('provider specifics', () => {
     await generateText({ model: resolveModel('openai/gpt-4o', environment), prompt });
     await generateText({ model: resolveModel('openai-compatible/llama3.1', environment), prompt });
     await generateText({ model: resolveModel('openai-compatible/llama3.1', { ...environment, OPENAI_COMPATIBLE_API_KEY: 'sk-local' }), prompt });
+    await generateText({ model: resolveModel('google/gemini-2.5-pro', environment), prompt });
 
-    const [anthropic, openai, keyless, keyed] = server.requests.map((request) => request.headers);
+    const [anthropic, openai, keyless, keyed, google] = server.requests.map((request) => request.headers);
     expect(anthropic).toMatchObject({ 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' });
     expect(anthropic?.['authorization']).toBeUndefined();
     expect(openai).toMatchObject({ authorization: 'Bearer sk-openai-test' });
     expect(keyless?.['authorization']).toBeUndefined();
     expect(keyed).toMatchObject({ authorization: 'Bearer sk-local' });
+    expect(google).toMatchObject({ 'x-goog-api-key': 'google-test-key' });
+    expect(google?.['authorization']).toBeUndefined();
+  });
+
+  it('reaches Gemini at {base}/models/{id}:generateContent with the key header and the prompt as contents', async () => {
+    await generateText({ model: resolveModel('google/gemini-2.5-pro', environment), instructions: 'Be brief.', prompt: 'hi', tools: { shell: shellTool } });
+    const [request] = server.requests;
+    expect(request).toMatchObject({ api: 'gemini', path: '/v1beta/models/gemini-2.5-pro:generateContent', model: 'gemini-2.5-pro', stream: false, toolNames: ['shell'] });
+    expect(request?.headers['x-goog-api-key']).toBe('google-test-key');
+    expect(request?.body).toMatchObject({
+      systemInstruction: { parts: [{ text: 'Be brief.' }] },
+      contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+      tools: [{ functionDeclarations: [{ name: 'shell' }] }],
+    });
   });
 
   it('reaches /v1/messages when ANTHROPIC_BASE_URL omits /v1, as the Anthropic SDKs take it', async () => {

@@ -177,6 +177,108 @@ describe('Anthropic Messages', () => {
   });
 });
 
+describe('Gemini', () => {
+  const geminiBody = { systemInstruction: { parts: [{ text: 'sys' }] }, contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+
+  function postGemini(method: string, body: unknown): Promise<Response> {
+    return fetch(`${server.googleUrl}/models/gemini-2.5-pro:${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-goog-api-key': 'g-key' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  it('streams candidates with text parts, whole function calls and a STOP chunk with usage', async () => {
+    server.enqueue({ text: ['A', 'B'], toolCalls: [{ name: 'shell', arguments: { command: 'ls' } }, { name: 'raw', arguments: 'not json', id: 'fixed' }], usage: { inputTokens: 9, outputTokens: 4 } });
+    const response = await postGemini('streamGenerateContent?alt=sse', geminiBody);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = parseEvents(await response.text());
+    expect(events.every((event) => event.event === undefined)).toBe(true);
+    const chunks = events.map((event) => JSON.parse(event.data));
+    for (const chunk of chunks) expect(chunk).toMatchObject({ modelVersion: 'gemini-2.5-pro', responseId: chunks[0].responseId });
+    const parts = chunks.map((chunk) => chunk.candidates[0].content.parts);
+    expect(parts).toEqual([
+      [{ text: 'A' }],
+      [{ text: 'B' }],
+      [{ functionCall: { id: expect.any(String), name: 'shell', args: { command: 'ls' } } }],
+      [{ functionCall: { id: 'fixed', name: 'raw', args: 'not json' } }],
+      [{ text: '' }],
+    ]);
+    expect(chunks.slice(0, -1).every((chunk) => chunk.candidates[0].finishReason === undefined)).toBe(true);
+    expect(chunks.at(-1).candidates[0]).toMatchObject({ finishReason: 'STOP', content: { role: 'model' } });
+    expect(chunks.at(-1).usageMetadata).toMatchObject({ promptTokenCount: 9, candidatesTokenCount: 4, totalTokenCount: 13 });
+
+    expect(server.requests[0]).toMatchObject({
+      api: 'gemini',
+      path: '/v1beta/models/gemini-2.5-pro:streamGenerateContent',
+      model: 'gemini-2.5-pro',
+      stream: true,
+      headers: { 'x-goog-api-key': 'g-key' },
+      lastUserText: 'hi',
+    });
+  });
+
+  it('streams a JSON array without alt=sse, and answers generateContent with one response', async () => {
+    server.enqueue({ text: ['x', 'y'] }, { text: ['x', 'y'], toolCalls: [{ name: 'look', arguments: {}, id: 'c1' }] });
+    const streamed = await postGemini('streamGenerateContent', geminiBody);
+    expect(streamed.headers.get('content-type')).toMatch(/^application\/json/);
+    const array = await streamed.json();
+    expect(array.map((chunk: any) => chunk.candidates[0].content.parts[0].text)).toEqual(['x', 'y', '']);
+
+    const complete = await (await postGemini('generateContent', geminiBody)).json();
+    expect(complete.candidates).toEqual([
+      { content: { parts: [{ text: 'xy' }, { functionCall: { id: 'c1', name: 'look', args: {} } }], role: 'model' }, finishReason: 'STOP', index: 0 },
+    ]);
+    expect(complete.usageMetadata.totalTokenCount).toBe(complete.usageMetadata.promptTokenCount + complete.usageMetadata.candidatesTokenCount);
+    expect(server.requests[1]).toMatchObject({ path: '/v1beta/models/gemini-2.5-pro:generateContent', stream: false });
+  });
+
+  it('normalizes systemInstruction, model turns, function calls and function responses', async () => {
+    await postGemini('generateContent', {
+      ...geminiBody,
+      contents: [
+        { role: 'user', parts: [{ text: 'list files' }] },
+        { role: 'model', parts: [{ text: 'thinking', thought: true }, { text: 'Listing.' }, { functionCall: { id: 'c1', name: 'shell', args: { command: 'ls' } } }] },
+        { role: 'user', parts: [{ functionResponse: { id: 'c1', name: 'shell', response: { name: 'shell', content: 'a.txt' } } }] },
+        { role: 'model', parts: [{ functionCall: { name: 'read', args: { path: 'a.txt' } } }] },
+        { role: 'user', parts: [{ functionResponse: { name: 'read', response: { name: 'read', error: 'denied' } } }] },
+      ],
+      tools: [{ functionDeclarations: [{ name: 'shell' }, { name: 'read' }] }, { googleSearch: {} }],
+    });
+    expect(server.requests[0]?.messages).toEqual([
+      { role: 'system', text: 'sys', toolCalls: [] },
+      { role: 'user', text: 'list files', toolCalls: [] },
+      { role: 'assistant', text: 'Listing.', toolCalls: [{ id: 'c1', name: 'shell', arguments: '{"command":"ls"}' }] },
+      { role: 'tool', text: 'a.txt', toolCalls: [], toolCallId: 'c1' },
+      // Without an id, a call and its response are matched by the function name.
+      { role: 'assistant', text: '', toolCalls: [{ id: 'read', name: 'read', arguments: '{"path":"a.txt"}' }] },
+      { role: 'tool', text: 'denied', toolCalls: [], toolCallId: 'read' },
+    ]);
+    expect(server.requests[0]?.toolNames).toEqual(['shell', 'read']);
+    expect(server.requests[0]?.lastUserText).toBe('list files');
+  });
+
+  it('replies with a Google error body, and with an error chunk when the stream fails part-way', async () => {
+    server.enqueue({ error: { status: 429, message: 'Quota exceeded' } }, { text: 'partial', error: { status: 503, message: 'Overloaded', midStream: true } });
+    const failed = await postGemini('streamGenerateContent?alt=sse', geminiBody);
+    expect(failed.status).toBe(429);
+    expect(await failed.json()).toEqual({ error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED' } });
+
+    const broken = await postGemini('streamGenerateContent?alt=sse', geminiBody);
+    expect(broken.status).toBe(200);
+    const chunks = parseEvents(await broken.text()).map((event) => JSON.parse(event.data));
+    expect(chunks.at(-1)).toEqual({ error: { code: 503, message: 'Overloaded', status: 'UNAVAILABLE' } });
+    expect(chunks[0].candidates[0].content.parts).toEqual([{ text: 'partial' }]);
+  });
+
+  it('serves /v1/models/… too, and no other model method', async () => {
+    expect((await fetch(`${server.url}/models/gemini-2.5-flash:generateContent`, { method: 'POST', body: JSON.stringify(geminiBody) })).status).toBe(200);
+    expect(server.requests[0]).toMatchObject({ api: 'gemini', model: 'gemini-2.5-flash' });
+    expect((await postGemini('countTokens', geminiBody)).status).toBe(404);
+  });
+});
+
 describe('scripting', () => {
   const body = { model: 'm', messages: [{ role: 'user', content: 'ping' }] };
 

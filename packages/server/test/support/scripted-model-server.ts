@@ -1,7 +1,7 @@
 // A scripted model on loopback: the one fake the suite allows, because no real model runs here. It
-// speaks the providers' own wire formats (OpenAI Chat Completions, OpenAI Responses and Anthropic
-// Messages, streaming and not), so tests and benchmarks drive the real AI SDK providers over real
-// HTTP. With no delay scripted it answers at once: the "instant model" of the benchmarks.
+// speaks the providers' own wire formats (OpenAI Chat Completions, OpenAI Responses, Anthropic
+// Messages and Google's Gemini API, streaming and not), so tests and benchmarks drive the real AI SDK
+// providers over real HTTP. With no delay scripted it answers at once: the "instant model" of the benchmarks.
 //
 // Run it on its own (`node packages/server/test/support/scripted-model-server.ts [port]`) to serve
 // the default reply from another process; it prints `{"url":"http://127.0.0.1:…/v1"}` on stdout.
@@ -13,7 +13,7 @@ export interface ScriptedToolCall {
   name: string;
   /** An object is sent as JSON; a string is sent verbatim, e.g. to script malformed arguments. */
   arguments: Record<string, unknown> | string;
-  /** Defaults to a fresh id in the provider's style (`call_…`, `toolu_…`). */
+  /** Defaults to a fresh id in the provider's style (`call_…`, `toolu_…`; Gemini's `functionCall.id`). */
   id?: string;
 }
 
@@ -38,7 +38,10 @@ export interface ScriptedError {
 export interface ScriptedTurn {
   /** The reply's text; an array is streamed as those chunks, a string as one chunk. */
   text?: string | string[];
-  /** Tool calls after the text, each with its arguments streamed in two deltas. */
+  /**
+   * Tool calls after the text, each with its arguments streamed in two deltas (Gemini, which has no
+   * argument deltas, sends each call whole in a chunk of its own).
+   */
   toolCalls?: ScriptedToolCall[];
   /** Pause before each streamed chunk after the first (0 by default: an instant model). */
   delayMs?: number;
@@ -48,7 +51,7 @@ export interface ScriptedTurn {
 }
 
 /** The wire format a request arrived in. */
-export type ScriptedApi = 'chat-completions' | 'openai-responses' | 'anthropic-messages';
+export type ScriptedApi = 'chat-completions' | 'openai-responses' | 'anthropic-messages' | 'gemini';
 
 /** A message of a request's prompt, the same shape whichever format it arrived in. */
 export interface ScriptedMessage {
@@ -57,7 +60,7 @@ export interface ScriptedMessage {
   text: string;
   /** Tool calls of an assistant message. */
   toolCalls: Array<{ id: string; name: string; arguments: string }>;
-  /** For a `tool` message: the call it answers. */
+  /** For a `tool` message: the call it answers (for Gemini, the call's `id`, or its name when it has none). */
   toolCallId?: string;
 }
 
@@ -65,14 +68,17 @@ export interface ScriptedMessage {
 export interface ScriptedRequest {
   api: ScriptedApi;
   path: string;
-  /** Lower-cased header names, e.g. `authorization`, `x-api-key`, `anthropic-version`. */
+  /** Lower-cased header names, e.g. `authorization`, `x-api-key`, `anthropic-version`, `x-goog-api-key`. */
   headers: Record<string, string>;
   /** The JSON body as sent. */
   body: Record<string, unknown>;
-  /** The `model` field as sent, e.g. `claude-sonnet-4-5`. */
+  /** The `model` field as sent, e.g. `claude-sonnet-4-5`; for Gemini, the id in the path, e.g. `gemini-2.5-pro`. */
   model: string;
   stream: boolean;
-  /** The prompt, system message included; Anthropic tool results become `tool` messages. */
+  /**
+   * The prompt, system message included; Anthropic tool results and Gemini function responses become
+   * `tool` messages, Gemini's `systemInstruction` a `system` message and its `model` turns `assistant`.
+   */
   messages: ScriptedMessage[];
   /** The names of the tools offered. */
   toolNames: string[];
@@ -87,6 +93,12 @@ export type ScriptedHandler = (request: ScriptedRequest) => ScriptedTurn | Promi
 export interface ScriptedModelServer {
   /** Base URL ending in `/v1`, for `OPENAI_COMPATIBLE_BASE_URL`, `OPENAI_BASE_URL` and `ANTHROPIC_BASE_URL`. */
   readonly url: string;
+  /**
+   * Base URL ending in `/v1beta`, for `GOOGLE_GENERATIVE_AI_BASE_URL`: the Google provider appends only
+   * `/models/{id}:…`, so the base URL carries the API version, as the default
+   * `https://generativelanguage.googleapis.com/v1beta` does. (`/v1/models/…` is served too, as Google does.)
+   */
+  readonly googleUrl: string;
   /** Every request received, oldest first (empty when `recordRequests` is false). */
   readonly requests: ScriptedRequest[];
   /** Turns enqueued and not served yet. */
@@ -119,7 +131,7 @@ const defaultHandler: ScriptedHandler = () => ({ text: [...DEFAULT_SCRIPTED_TEXT
  * @example
  * const model = await startScriptedModelServer();
  * model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command: 'ls' } }] }, { text: ['Done', '.'] });
- * const environment = { OPENAI_COMPATIBLE_BASE_URL: model.url };
+ * const environment = { OPENAI_COMPATIBLE_BASE_URL: model.url }; // or GOOGLE_GENERATIVE_AI_BASE_URL: model.googleUrl
  * // … run the agent with `openai-compatible/scripted` …
  * expect(model.requests[1]?.messages.at(-1)?.role).toBe('tool');
  * await model.close();
@@ -143,9 +155,10 @@ export async function startScriptedModelServer(options: StartScriptedModelServer
   });
 
   async function handleRequest(incoming: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = (incoming.url ?? '/').split('?')[0] ?? '/';
-    const api = apiForPath(path);
-    if (incoming.method !== 'POST' || api === undefined) {
+    const url = new URL(incoming.url ?? '/', 'http://127.0.0.1');
+    const path = url.pathname;
+    const route = routeForPath(path);
+    if (incoming.method !== 'POST' || route === undefined) {
       sendJson(response, 404, { error: { message: `No route for ${incoming.method} ${path}`, type: 'invalid_request_error' } });
       return;
     }
@@ -156,20 +169,21 @@ export async function startScriptedModelServer(options: StartScriptedModelServer
       if (!isRecord(parsed)) throw new Error('body is not a JSON object');
       body = parsed;
     } catch (error) {
-      sendError(response, api, { status: 400, message: `Invalid JSON body: ${String(error)}` });
+      sendError(response, route.api, { status: 400, message: `Invalid JSON body: ${String(error)}` });
       return;
     }
 
+    const { api } = route;
     const messages = normalizeMessages(api, body);
     const request: ScriptedRequest = {
       api,
       path,
       headers: flattenHeaders(incoming),
       body,
-      model: typeof body['model'] === 'string' ? body['model'] : '',
-      stream: body['stream'] === true,
+      model: route.model ?? (typeof body['model'] === 'string' ? body['model'] : ''),
+      stream: route.stream ?? body['stream'] === true,
       messages,
-      toolNames: toolNamesOf(body),
+      toolNames: toolNamesOf(api, body),
       lastUserText: messages.findLast((message) => message.role === 'user')?.text,
     };
     if (recordRequests) requests.push(request);
@@ -187,7 +201,11 @@ export async function startScriptedModelServer(options: StartScriptedModelServer
     }
     const closed = new AbortController();
     response.on('close', () => closed.abort());
-    await sendStream(response, renderStream(api, plan, request), turn.delayMs ?? 0, closed.signal);
+    // Without `alt=sse`, Gemini streams one JSON array of the same chunks instead of server-sent events.
+    const jsonArray = api === 'gemini' && url.searchParams.get('alt') !== 'sse';
+    const batches = jsonArray ? renderGeminiJsonArray(plan) : renderStream(api, plan, request);
+    const contentType = jsonArray ? 'application/json; charset=utf-8' : 'text/event-stream; charset=utf-8';
+    await sendStream(response, batches, turn.delayMs ?? 0, closed.signal, contentType);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -201,6 +219,7 @@ export async function startScriptedModelServer(options: StartScriptedModelServer
 
   return {
     url: `http://127.0.0.1:${port}/v1`,
+    googleUrl: `http://127.0.0.1:${port}/v1beta`,
     requests,
     get pendingTurns() {
       return queue.length;
@@ -228,17 +247,30 @@ export async function startScriptedModelServer(options: StartScriptedModelServer
 // ---------------------------------------------------------------------------------------------------
 // Requests
 
-function apiForPath(path: string): ScriptedApi | undefined {
-  switch (path.replace(/\/+$/, '')) {
+interface Route {
+  api: ScriptedApi;
+  /** Set when the path names the model (Gemini) rather than the body. */
+  model?: string;
+  /** Set when the path decides streaming (Gemini) rather than the body's `stream`. */
+  stream?: boolean;
+}
+
+/** Gemini's `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (also under `/v1`). */
+const GEMINI_PATH = /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+
+function routeForPath(path: string): Route | undefined {
+  const trimmed = path.replace(/\/+$/, '');
+  switch (trimmed) {
     case '/v1/chat/completions':
-      return 'chat-completions';
+      return { api: 'chat-completions' };
     case '/v1/responses':
-      return 'openai-responses';
+      return { api: 'openai-responses' };
     case '/v1/messages':
-      return 'anthropic-messages';
-    default:
-      return undefined;
+      return { api: 'anthropic-messages' };
   }
+  const gemini = GEMINI_PATH.exec(trimmed);
+  if (gemini === null) return undefined;
+  return { api: 'gemini', model: decodeURIComponent(gemini[1] ?? ''), stream: gemini[2] === 'streamGenerateContent' };
 }
 
 async function readBody(incoming: IncomingMessage): Promise<string> {
@@ -276,8 +308,13 @@ function textOf(content: unknown): string {
     .join('');
 }
 
-function toolNamesOf(body: Record<string, unknown>): string[] {
-  return recordsOf(body['tools']).map((tool) => {
+function toolNamesOf(api: ScriptedApi, body: Record<string, unknown>): string[] {
+  const tools = recordsOf(body['tools']);
+  if (api === 'gemini') {
+    // Gemini groups functions in `{ functionDeclarations: [...] }`, beside built-in tools (`{ googleSearch: {} }`…).
+    return tools.flatMap((tool) => recordsOf(tool['functionDeclarations']).map((declaration) => stringOf(declaration['name'])));
+  }
+  return tools.map((tool) => {
     const chatFunction = tool['function'];
     return isRecord(chatFunction) ? stringOf(chatFunction['name']) : stringOf(tool['name']);
   });
@@ -301,6 +338,8 @@ function normalizeMessages(api: ScriptedApi, body: Record<string, unknown>): Scr
       return normalizeResponsesInput(body);
     case 'anthropic-messages':
       return normalizeAnthropicMessages(body);
+    case 'gemini':
+      return normalizeGeminiContents(body);
   }
 }
 
@@ -370,6 +409,48 @@ function normalizeAnthropicMessages(body: Record<string, unknown>): ScriptedMess
   return messages;
 }
 
+/** The text of Gemini parts, leaving out thoughts (the model's reasoning, replayed). */
+function geminiTextOf(parts: Record<string, unknown>[]): string {
+  return parts
+    .filter((part) => typeof part['text'] === 'string' && part['thought'] !== true)
+    .map((part) => stringOf(part['text']))
+    .join('');
+}
+
+/** A function response's `response` as the tool message's text: its `content` (or `error`), else the whole object. */
+function geminiFunctionResponseText(response: unknown): string {
+  if (!isRecord(response)) return typeof response === 'string' ? response : JSON.stringify(response ?? null);
+  const value = 'content' in response ? response['content'] : 'error' in response ? response['error'] : response;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function normalizeGeminiContents(body: Record<string, unknown>): ScriptedMessage[] {
+  const messages: ScriptedMessage[] = [];
+  const systemInstruction = body['systemInstruction'];
+  const system = typeof systemInstruction === 'string' ? systemInstruction : isRecord(systemInstruction) ? geminiTextOf(recordsOf(systemInstruction['parts'])) : '';
+  if (system.length > 0) messages.push(message('system', system));
+  for (const entry of recordsOf(body['contents'])) {
+    const role = entry['role'] === 'model' ? 'assistant' : 'user';
+    const parts = recordsOf(entry['parts']);
+    // Gemini carries function responses inside user turns; split them out so every format reads alike.
+    const responses = parts.flatMap((part) => (isRecord(part['functionResponse']) ? [part['functionResponse']] : []));
+    for (const functionResponse of responses) {
+      const toolCallId = stringOf(functionResponse['id']) || stringOf(functionResponse['name']);
+      messages.push({ ...message('tool', geminiFunctionResponseText(functionResponse['response'])), toolCallId });
+    }
+    const text = geminiTextOf(parts);
+    const toolCalls = parts.flatMap((part) => {
+      const call = part['functionCall'];
+      if (!isRecord(call)) return [];
+      const name = stringOf(call['name']);
+      const args = call['args'] ?? {};
+      return [{ id: stringOf(call['id']) || name, name, arguments: typeof args === 'string' ? args : JSON.stringify(args) }];
+    });
+    if (text.length > 0 || toolCalls.length > 0 || responses.length === 0) messages.push({ ...message(role, text), toolCalls });
+  }
+  return messages;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Replies
 
@@ -417,7 +498,7 @@ function planReply(turn: ScriptedTurn, api: ScriptedApi, request: ScriptedReques
     };
   });
   const outputCharacters = textChunks.join('').length + toolCalls.reduce((sum, call) => sum + call.name.length + call.arguments.length, 0);
-  const messageIdPrefix = { 'chat-completions': 'chatcmpl', 'openai-responses': 'msg', 'anthropic-messages': 'msg' }[api];
+  const messageIdPrefix = { 'chat-completions': 'chatcmpl', 'openai-responses': 'msg', 'anthropic-messages': 'msg', gemini: 'resp' }[api];
   return {
     messageId: ids.next(messageIdPrefix),
     model: request.model,
@@ -463,8 +544,39 @@ function openAIError(error: ScriptedError): { message: string; type: string; par
   return { message: error.message, type: known.type, param: null, code: known.code };
 }
 
+/** Google's canonical status names (google.rpc.Code) by HTTP status. */
+const geminiErrorStatuses: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ABORTED',
+  429: 'RESOURCE_EXHAUSTED',
+  499: 'CANCELLED',
+  500: 'INTERNAL',
+  501: 'UNIMPLEMENTED',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+function geminiError(error: ScriptedError): { code: number; message: string; status: string } {
+  const status = geminiErrorStatuses[error.status] ?? (error.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION');
+  return { code: error.status, message: error.message, status };
+}
+
+function errorBody(api: ScriptedApi, error: ScriptedError): unknown {
+  switch (api) {
+    case 'anthropic-messages':
+      return anthropicErrorBody(error);
+    case 'gemini':
+      return { error: geminiError(error) };
+    default:
+      return { error: openAIError(error) };
+  }
+}
+
 function sendError(response: ServerResponse, api: ScriptedApi, error: ScriptedError): void {
-  const body = api === 'anthropic-messages' ? anthropicErrorBody(error) : { error: openAIError(error) };
+  const body = errorBody(api, error);
   sendJson(response, error.status, body, { 'retry-after-ms': String(error.retryAfterMs ?? 0) });
 }
 
@@ -503,6 +615,8 @@ function renderStream(api: ScriptedApi, plan: ReplyPlan, request: ScriptedReques
       return renderResponsesStream(plan);
     case 'anthropic-messages':
       return renderAnthropicStream(plan);
+    case 'gemini':
+      return renderGeminiStream(plan);
   }
 }
 
@@ -514,6 +628,8 @@ function renderComplete(api: ScriptedApi, plan: ReplyPlan): Record<string, unkno
       return { ...responseObject(plan, 'completed'), output: responsesOutputItems(plan) };
     case 'anthropic-messages':
       return renderAnthropicMessage(plan);
+    case 'gemini':
+      return renderGeminiResponse(plan);
   }
 }
 
@@ -771,6 +887,76 @@ function renderAnthropicMessage(plan: ReplyPlan): Record<string, unknown> {
   };
 }
 
+// Gemini --------------------------------------------------------------------------------------------
+
+function geminiUsage(plan: ReplyPlan): Record<string, unknown> {
+  return {
+    promptTokenCount: plan.inputTokens,
+    candidatesTokenCount: plan.outputTokens,
+    totalTokenCount: plan.inputTokens + plan.outputTokens,
+    promptTokensDetails: [{ modality: 'TEXT', tokenCount: plan.inputTokens }],
+  };
+}
+
+function geminiFunctionCallPart(call: PlannedToolCall): Record<string, unknown> {
+  // Arguments scripted as a string that is not JSON go out verbatim (the provider passes a string on as is).
+  let args: unknown;
+  try {
+    args = JSON.parse(call.arguments);
+  } catch {
+    args = call.arguments;
+  }
+  return { functionCall: { id: call.id, name: call.name, args } };
+}
+
+/** One `GenerateContentResponse`: a candidate with these parts, and usage once the reply is finished. */
+function geminiResponse(plan: ReplyPlan, parts: Record<string, unknown>[], finished: boolean): Record<string, unknown> {
+  return {
+    candidates: [{ content: { parts, role: 'model' }, ...(finished ? { finishReason: 'STOP' } : {}), index: 0 }],
+    // Gemini reports usage on every chunk; the prompt count is known from the start.
+    usageMetadata: finished ? geminiUsage(plan) : { promptTokenCount: plan.inputTokens, totalTokenCount: plan.inputTokens },
+    modelVersion: plan.model,
+    responseId: plan.messageId,
+  };
+}
+
+/**
+ * The chunks of `streamGenerateContent`: one per text chunk, one per tool call (Gemini sends each call
+ * whole, its `args` an object), then one with `finishReason` (`STOP`, for tool calls too) and the
+ * usage, or an error object when the stream fails part-way.
+ */
+function geminiChunks(plan: ReplyPlan): Record<string, unknown>[] {
+  const chunks = [
+    ...plan.textChunks.map((text) => geminiResponse(plan, [{ text }], false)),
+    ...plan.toolCalls.map((call) => geminiResponse(plan, [geminiFunctionCallPart(call)], false)),
+  ];
+  if (plan.error) return [...chunks, { error: geminiError(plan.error) }];
+  // An empty text part, as Gemini's last chunk often carries; the provider skips it.
+  return [...chunks, geminiResponse(plan, [{ text: '' }], true)];
+}
+
+function renderGeminiStream(plan: ReplyPlan): string[] {
+  const frames = new FrameBatches();
+  for (const chunk of geminiChunks(plan)) {
+    frames.data(chunk);
+    frames.cut();
+  }
+  return frames.finish();
+}
+
+/** `streamGenerateContent` without `alt=sse`: the same chunks as one JSON array, streamed element by element. */
+function renderGeminiJsonArray(plan: ReplyPlan): string[] {
+  const batches = geminiChunks(plan).map((chunk, index) => `${index === 0 ? '[' : ',\r\n'}${JSON.stringify(chunk)}`);
+  batches[batches.length - 1] += ']';
+  return batches;
+}
+
+function renderGeminiResponse(plan: ReplyPlan): Record<string, unknown> {
+  const text = plan.textChunks.join('');
+  const parts = [...(text.length > 0 ? [{ text }] : []), ...plan.toolCalls.map(geminiFunctionCallPart)];
+  return geminiResponse(plan, parts, true);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Sending
 
@@ -787,8 +973,8 @@ function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function sendStream(response: ServerResponse, batches: string[], delayMs: number, closed: AbortSignal): Promise<void> {
-  response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+async function sendStream(response: ServerResponse, batches: string[], delayMs: number, closed: AbortSignal, contentType: string): Promise<void> {
+  response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
   if (delayMs <= 0) {
     // One write for the whole reply: the instant model should cost the benchmarks next to nothing.
     response.end(batches.join(''));
