@@ -1,109 +1,251 @@
-// npm run bench: measures Herm against the targets of DESIGN.md on this machine (first slice of issue #3).
-// Prints a table and writes bench/results/latest.json. Figures are medians over many iterations in one run;
-// these shared 2-core machines are noisy, so compare figures from the same run.
+// npm run bench — measures Herm against the targets of DESIGN.md, on SQLite and on PostgreSQL, with the server
+// in its own process (`herm serve`) and an instant scripted model on loopback. Prints a table, writes
+// bench/results/latest.json, docs/benchmarks.md and docs/benchmarks.svg.
+// Figures are percentiles of many iterations in one run; these shared 2-core machines are noisy.
+// BENCH_SCALE=0.2 shrinks every count (a quick look); BENCH_STORES=sqlite skips PostgreSQL.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBubblewrapBackend } from '../packages/server/src/sandbox/bubblewrap.ts';
-import { openSse } from '../packages/server/test/support/sse-client.ts';
-import { startTestServer } from '../packages/server/test/support/test-server.ts';
+import { openStore } from '../packages/server/src/store/open-store.ts';
+import { createTestDatabase, postgresBaseUrl, type TestDatabase } from '../packages/server/test/support/databases.ts';
+import { startScriptedModelServer, type ScriptedRequest, type ScriptedTurn } from '../packages/server/test/support/scripted-model-server.ts';
+import { startHerm, type HermProcess } from './lib/herm-process.ts';
+import { RunWatcher } from './lib/run-watcher.ts';
+import { readSse } from './lib/sse-reader.ts';
+import { summarize, type Summary } from './lib/stats.ts';
+import { writeReport, type BenchRow } from './lib/report.ts';
 
-interface Result {
-  name: string;
-  unit: string;
-  p50: number;
-  p99: number;
-  samples: number;
-  target?: string;
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const count = (full: number) => Math.max(1, Math.round(full * SCALE));
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The scripted model: plain text by default; "[3-step]" calls a tool twice then answers; "[tokens:N]" streams N tokens. */
+function scriptedTurn(request: ScriptedRequest): ScriptedTurn {
+  const lastUser = request.lastUserText ?? '';
+  let toolResultsSinceUser = 0;
+  for (const message of request.messages) {
+    if (message.role === 'user') toolResultsSinceUser = 0;
+    if (message.role === 'tool') toolResultsSinceUser++;
+  }
+  if (lastUser.includes('[3-step]') && toolResultsSinceUser < 2) {
+    return { toolCalls: [{ name: 'shell', arguments: { command: 'true' } }] };
+  }
+  const tokens = /\[tokens:(\d+)\]/.exec(lastUser);
+  if (tokens) return { text: Array.from({ length: Number(tokens[1]) }, (_, index) => `t${index} `) };
+  return { text: ['Hello', '! How can', ' I help?'] };
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function summarize(name: string, values: number[], target?: string): Result {
-  return { name, unit: 'ms', p50: percentile(values, 50), p99: percentile(values, 99), samples: values.length, ...(target ? { target } : {}) };
-}
-
-const iterations = Number(process.env.BENCH_ITERATIONS ?? 200);
-const results: Result[] = [];
-const herm = await startTestServer({ env: { HERM_SSE_HEARTBEAT_MS: '60000' } });
-try {
-  // create → ready (bubblewrap): create answers once provisioning is done.
-  const createTimes: number[] = [];
-  for (let index = 0; index < iterations; index++) {
-    const started = performance.now();
-    const deployment = await herm.createDeployment();
-    if (deployment.status !== 'ready') throw new Error('deployment not ready');
-    createTimes.push(performance.now() - started);
-  }
-  results.push(summarize('create → ready (bubblewrap, SQLite)', createTimes, 'p50 ≤ 20 ms'));
-
-  // POST message → first token at an SSE client, and → completed, with an instant model.
-  const deployment = await herm.createDeployment();
-  const stream = await openSse(deployment.events.url, herm.adminKey);
-  const firstToken: number[] = [];
-  const completed: number[] = [];
-  for (let index = 0; index < iterations; index++) {
-    const seen = stream.events.length;
-    const started = performance.now();
-    const response = await herm.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: `hi ${index}` });
-    const runId = response.body.run_id as string;
-    await stream.waitFor((event) => event.type === 'token' && event.data.run_id === runId);
-    firstToken.push(performance.now() - started);
-    await stream.waitFor((event) => event.type === 'run_status' && event.data.run_id === runId && event.data.status === 'completed');
-    completed.push(performance.now() - started);
-    stream.events.splice(0, seen); // keep the waiters' scan short
-  }
-  stream.close();
-  results.push(summarize('POST message → first token (SSE, instant model)', firstToken, 'p50 ≤ 5 ms, p99 ≤ 25 ms'));
-  results.push(summarize('POST message → completed, text-only run', completed, 'p50 ≤ 10 ms'));
-
-  // Replay 100,000 events after a Last-Event-ID.
-  const replayDeployment = await herm.createDeployment();
-  const store = herm.server.services.store;
-  for (let start = 0; start < 100_000; start += 5_000) {
-    await store.events.append(
-      Array.from({ length: 5_000 }, (_, index) => ({
-        deploymentId: replayDeployment.deployment_id,
-        type: 'token',
-        threadId: replayDeployment.thread_id,
-        runId: 'run_bench',
-        data: { delta: `token ${start + index}` },
-      })),
-    );
-  }
-  const replayStarted = performance.now();
-  const replay = await openSse(replayDeployment.events.url, herm.adminKey, {
-    'last-event-id': `evt_0000000000${replayDeployment.deployment_id.slice(4, 10)}`,
+async function createDeployment(herm: HermProcess) {
+  return herm.request('POST', '/v1/deployments', {
+    customer_id: `cus_bench_${Math.random().toString(36).slice(2)}`,
+    name: 'bench',
+    system_prompt: 'You are a benchmark agent.',
+    model: 'openai-compatible/bench',
   });
-  await replay.waitFor((event) => event.data.delta === 'token 99999', 60_000);
-  const replayMs = performance.now() - replayStarted;
-  replay.close();
-  results.push({ name: 'replay 100,000 events after Last-Event-ID', unit: 'ms', p50: replayMs, p99: replayMs, samples: 1, target: '< 1 s' });
+}
+
+async function send(herm: HermProcess, deploymentId: string, content: string): Promise<string> {
+  return (await herm.request('POST', `/v1/deployments/${deploymentId}/messages`, { content })).run_id;
+}
+
+async function inParallel<T>(workers: number, total: number, work: (index: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < total) {
+        const index = next++;
+        results[index] = await work(index);
+      }
+    }),
+  );
+  return results;
+}
+
+async function benchStore(store: 'sqlite' | 'postgres', modelUrl: string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const row = (name: string, summary: Summary, unit: string, target: string) => {
+    rows.push({ store, name, unit, ...summary, target });
+    console.error(`  ${store} ${name}: p50 ${summary.p50.toFixed(1)} ${unit}, p99 ${summary.p99.toFixed(1)} ${unit}`);
+  };
+  const database: TestDatabase = await createTestDatabase(store);
+  const herm = await startHerm({
+    HERM_DATA_DIR: database.dataDir,
+    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+    OPENAI_COMPATIBLE_BASE_URL: modelUrl,
+    HERM_SSE_HEARTBEAT_MS: '60000',
+  });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    row('server RSS when idle', { p50: herm.rssMiB(), p99: herm.rssMiB(), samples: 1 }, 'MiB', '≤ 120 MiB');
+
+    const createTimes: number[] = [];
+    for (let index = 0; index < count(100); index++) {
+      const started = performance.now();
+      const deployment = await createDeployment(herm);
+      if (deployment.status !== 'ready') throw new Error('not ready at create');
+      createTimes.push(performance.now() - started);
+    }
+    row('create → ready (bubblewrap)', summarize(createTimes), 'ms', 'p50 ≤ 20 ms');
+
+    const deployment = await createDeployment(herm);
+    const watcher = await RunWatcher.open(`${herm.url}/v1/deployments/${deployment.deployment_id}/events`, herm.key);
+    const firstToken: number[] = [];
+    const completed: number[] = [];
+    for (let index = 0; index < count(200); index++) {
+      const started = performance.now();
+      const runId = await send(herm, deployment.deployment_id, `hello ${index}`);
+      const times = await watcher.ended(runId);
+      firstToken.push(times.firstTokenAt! - started);
+      completed.push(times.endedAt! - started);
+    }
+    row('POST message → first token at SSE client', summarize(firstToken), 'ms', 'p50 ≤ 5 ms, p99 ≤ 25 ms');
+    row('POST message → completed, text-only run', summarize(completed), 'ms', 'p50 ≤ 10 ms');
+
+    const toolRun: number[] = [];
+    for (let index = 0; index < count(50); index++) {
+      const started = performance.now();
+      const runId = await send(herm, deployment.deployment_id, `[3-step] ${index}`);
+      const times = await watcher.ended(runId);
+      if (times.status !== 'completed') throw new Error('3-step run failed');
+      toolRun.push(times.endedAt! - started);
+    }
+    row('POST message → completed, 3-step run with 2 shell calls', summarize(toolRun), 'ms', '');
+    watcher.close();
+
+    // Runs per second: 32 clients, each on its own deployment (one thread each), back to back.
+    const clients = 32;
+    const perClient = count(20);
+    const deployments = await inParallel(8, clients, () => createDeployment(herm));
+    const watchers = await Promise.all(deployments.map((d) => RunWatcher.open(`${herm.url}/v1/deployments/${d.deployment_id}/events`, herm.key)));
+    const started = performance.now();
+    await Promise.all(
+      deployments.map(async (d, client) => {
+        for (let index = 0; index < perClient; index++) await watchers[client]!.ended(await send(herm, d.deployment_id, `hi ${index}`));
+      }),
+    );
+    const runsPerSecond = (clients * perClient) / ((performance.now() - started) / 1000);
+    row('runs per second, 32 concurrent clients', { p50: runsPerSecond, p99: runsPerSecond, samples: clients * perClient }, 'runs/s', '≥ 500');
+
+    // Event throughput: events persisted and delivered to an SSE client per second.
+    for (const concurrent of [1, 10, 100]) {
+      const tokensPerRun = Math.max(20, Math.round(count(20_000) / concurrent));
+      const pool = await inParallel(8, concurrent, () => createDeployment(herm));
+      const poolWatchers = await Promise.all(pool.map((d) => RunWatcher.open(`${herm.url}/v1/deployments/${d.deployment_id}/events`, herm.key)));
+      const throughputStarted = performance.now();
+      await Promise.all(
+        pool.map(async (d, index) => poolWatchers[index]!.ended(await send(herm, d.deployment_id, `[tokens:${tokensPerRun}]`))),
+      );
+      const seconds = (performance.now() - throughputStarted) / 1000;
+      const events = poolWatchers.reduce((sum, w) => sum + w.eventCount, 0);
+      for (const w of poolWatchers) w.close();
+      const perSecond = events / seconds;
+      row(`events persisted + delivered per second, ${concurrent} concurrent run${concurrent > 1 ? 's' : ''}`, { p50: perSecond, p99: perSecond, samples: events }, 'events/s', '≥ 50,000');
+    }
+    for (const w of watchers) w.close();
+
+    // Fan-out: 1,000 subscribers on one deployment; latency from commit time (created_at) to arrival.
+    const fanDeployment = await createDeployment(herm);
+    const latencies: number[] = [];
+    const subscribers = count(1_000);
+    const readers = await inParallel(50, subscribers, () =>
+      readSse(`${herm.url}/v1/deployments/${fanDeployment.deployment_id}/events`, herm.key, (event) => {
+        if (event.type === 'token') latencies.push(event.receivedAt - Date.parse(event.data.created_at));
+      }),
+    );
+    const expected = subscribers * 20;
+    await send(herm, fanDeployment.deployment_id, '[tokens:20]');
+    const deadline = Date.now() + 60_000;
+    while (latencies.length < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const reader of readers) reader.close();
+    row(`SSE fan-out to ${subscribers} subscribers, delivery latency`, summarize(latencies), 'ms', '');
+
+    // Replay 100,000 events after a Last-Event-ID (appended straight into the store).
+    const replayDeployment = await createDeployment(herm);
+    const direct = await openStore({ dataDir: database.dataDir, databaseUrl: database.databaseUrl });
+    const replayTotal = count(100_000);
+    for (let start = 0; start < replayTotal; start += 5_000) {
+      await direct.events.append(
+        Array.from({ length: Math.min(5_000, replayTotal - start) }, (_, index) => ({
+          deploymentId: replayDeployment.deployment_id,
+          type: 'token',
+          threadId: replayDeployment.thread_id,
+          runId: 'run_replay',
+          data: { delta: `token ${start + index}` },
+        })),
+      );
+    }
+    await direct.close();
+    let replayed = 0;
+    const replayStarted = performance.now();
+    let replayEnded = 0;
+    const replay = await readSse(
+      `${herm.url}/v1/deployments/${replayDeployment.deployment_id}/events`,
+      herm.key,
+      () => {
+        replayed++;
+        if (replayed === replayTotal) replayEnded = performance.now();
+      },
+      { 'last-event-id': `evt_0000000000${String(replayDeployment.deployment_id).slice(4, 10)}` },
+    );
+    while (replayed < replayTotal) await new Promise((resolve) => setTimeout(resolve, 20));
+    replay.close();
+    const replayMs = replayEnded - replayStarted;
+    row(`replay ${replayTotal.toLocaleString('en')} events after Last-Event-ID`, { p50: replayMs, p99: replayMs, samples: 1 }, 'ms', '< 1,000 ms');
+
+    // Idle density: many deployments, then how much memory and how many processes the idle server holds.
+    for (const target of [1_000, 10_000]) {
+      const want = count(target);
+      await inParallel(16, want, () => createDeployment(herm).catch(() => undefined));
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const rss = herm.rssMiB();
+      row(`idle with ${want.toLocaleString('en')} more deployments: RSS`, { p50: rss, p99: rss, samples: 1 }, 'MiB', '10,000 in < 300 MB');
+      const processes = herm.childProcessCount();
+      row(`idle with ${want.toLocaleString('en')} more deployments: processes`, { p50: processes, p99: processes, samples: 1 }, 'processes', '0');
+    }
+  } finally {
+    await herm.stop();
+    await database.drop();
+  }
+  return rows;
+}
+
+async function benchSandbox(): Promise<BenchRow[]> {
+  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'herm-bench-'));
+  const sandbox = createBubblewrapBackend({ limits: { timeoutMs: 10_000, maxOutputBytes: 1_048_576 } }).open({
+    deploymentId: 'dep_bench',
+    workspaceDir: workspace,
+  });
+  const times: number[] = [];
+  for (let index = 0; index < count(200) + 10; index++) {
+    const started = performance.now();
+    await sandbox.exec({ command: 'true' });
+    if (index >= 10) times.push(performance.now() - started);
+  }
+  fs.rmSync(workspace, { recursive: true, force: true });
+  const summary = summarize(times);
+  console.error(`  sandboxed true (bubblewrap): p50 ${summary.p50.toFixed(1)} ms`);
+  return [{ store: '-', name: 'sandboxed `true` (bubblewrap)', unit: 'ms', ...summary, target: 'p50 ≤ 10 ms' }];
+}
+
+const model = await startScriptedModelServer({ recordRequests: false });
+model.setHandler(scriptedTurn);
+const stores: ('sqlite' | 'postgres')[] = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[];
+const rows: BenchRow[] = [];
+try {
+  rows.push(...(await benchSandbox()));
+  for (const store of stores) {
+    if (store === 'postgres' && !(await postgresBaseUrl())) {
+      console.error('PostgreSQL skipped: set HERM_TEST_DATABASE_URL=postgres://… to include it');
+      continue;
+    }
+    console.error(`benchmarking on ${store}…`);
+    rows.push(...(await benchStore(store, model.url)));
+  }
 } finally {
-  await herm.close();
+  await model.close();
 }
-
-// Sandboxed `true`, straight through the backend.
-const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'herm-bench-'));
-const sandbox = createBubblewrapBackend({ limits: { timeoutMs: 10_000, maxOutputBytes: 1_048_576 } }).open({ deploymentId: 'dep_bench', workspaceDir: workspace });
-const shellTimes: number[] = [];
-for (let index = 0; index < iterations + 10; index++) {
-  const started = performance.now();
-  await sandbox.exec({ command: 'true' });
-  if (index >= 10) shellTimes.push(performance.now() - started);
-}
-fs.rmSync(workspace, { recursive: true, force: true });
-results.push(summarize('sandboxed `true` (bubblewrap)', shellTimes, 'p50 ≤ 10 ms'));
-
-const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
-console.log(`\nHerm benchmarks — ${machine.cpus} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${iterations} iterations\n`);
-console.log('| measurement | p50 | p99 | target |\n|---|---|---|---|');
-for (const result of results) console.log(`| ${result.name} | ${result.p50.toFixed(1)} ms | ${result.p99.toFixed(1)} ms | ${result.target ?? ''} |`);
-const outputDirectory = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
-fs.mkdirSync(outputDirectory, { recursive: true });
-fs.writeFileSync(path.join(outputDirectory, 'latest.json'), JSON.stringify({ date: new Date().toISOString(), machine, results }, null, 2));
+writeReport(ROOT, rows, { scale: SCALE });
 process.exit(0);
