@@ -1,7 +1,8 @@
 // The "hermes" agent loop: stream a model step, run the tools it calls inside the sandbox, feed the results
 // back, repeat until the model stops calling tools. Every step is persisted before the next one starts, so a
 // run interrupted by a crash resumes from its history rather than from scratch.
-import { streamText, tool, type AssistantModelMessage, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import { jsonSchema, streamText, tool, type AssistantModelMessage, type JSONSchema7, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
 import type { Sandbox } from '../sandbox/sandbox.ts';
@@ -51,10 +52,21 @@ interface ToolCall {
   invalidReason?: string | undefined;
 }
 
+const modelToolCache = new WeakMap<Record<string, BuiltinTool>, ToolSet>();
+
+/**
+ * The tools as the model sees them. Their JSON schemas are computed once per tool set: converting zod schemas
+ * on every model call was the largest single cost of a short run. Inputs are validated with the zod schema
+ * when the tool runs (executeTool), so the model-facing schema needs no validator of its own.
+ */
 function toModelTools(tools: Record<string, BuiltinTool>): ToolSet {
-  const set: ToolSet = {};
-  for (const [name, builtin] of Object.entries(tools)) {
-    set[name] = tool({ description: builtin.description, inputSchema: builtin.inputSchema });
+  let set = modelToolCache.get(tools);
+  if (!set) {
+    set = {};
+    for (const [name, builtin] of Object.entries(tools)) {
+      set[name] = tool({ description: builtin.description, inputSchema: jsonSchema(z.toJSONSchema(builtin.inputSchema) as JSONSchema7) });
+    }
+    modelToolCache.set(tools, set);
   }
   return set;
 }
