@@ -159,9 +159,11 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
   request.signal?.addEventListener('abort', onAbort, { once: true });
   let graceTimer: NodeJS.Timeout | undefined;
   child.on('exit', () => {
+    // 'close' waits for every pipe, including the ones that feed bwrap its arguments and files (fd 3 and up).
+    // When bwrap is killed before it has read them, nothing ever closes them: destroy them all, or the call
+    // never returns (seen when a run was cancelled on a loaded machine).
     graceTimer = setTimeout(() => {
-      child.stdout?.destroy();
-      child.stderr?.destroy();
+      for (const stream of child.stdio) stream?.destroy();
     }, PIPE_CLOSE_GRACE_MS);
   });
 
