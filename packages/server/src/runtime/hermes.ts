@@ -10,6 +10,7 @@ import type { DeploymentRecord } from '../store/deployments.ts';
 import type { NewEvent } from '../store/events.ts';
 import type { RunError, RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
+import type { HistoryEntry } from '../store/threads.ts';
 import { parseModelName } from '../models/index.ts';
 import { toModelMessage } from './attachments.ts';
 import { compactionSplit, needsCompaction, summarize } from './compaction.ts';
@@ -97,23 +98,28 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     }
     const modelTools = toModelTools(options.tools);
     const provider = parseModelName(deployment.model).provider;
-    await closeInterruptedToolCalls(options, emit);
+    // A thread has one active run, so while it works the history changes only through it: load it once and
+    // keep it in step with what this loop appends, instead of re-reading the whole thread every step.
+    const history = await store.threads.loadHistory(run.thread_id);
+    const append = async (messages: unknown[]) => {
+      history.entries.push(...(await store.threads.appendHistory(run.thread_id, run.id, messages)));
+    };
+    if (run.steps > 0) await closeInterruptedToolCalls(history.entries, append, emit);
+    const toolNames = Object.keys(options.tools);
     let steps = run.steps;
     for (;;) {
       if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
-      await store.runs.takeInputs(run.id, run.thread_id);
-      let history = await store.threads.loadHistory(run.thread_id);
-      const toolNames = Object.keys(options.tools);
-      let system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary });
-      if (needsCompaction(system, history.entries, contextTokens)) {
+      history.entries.push(...(await store.runs.takeInputs(run.id, run.thread_id)));
+      if (needsCompaction(buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary }), history.entries, contextTokens)) {
         const split = compactionSplit(history.entries, contextTokens);
         if (split > 0) {
           const summary = await summarize({ model, previousSummary: history.summary, entries: history.entries.slice(0, split), signal });
           await store.threads.saveSummary(run.thread_id, summary, history.entries[split - 1]!.seq);
-          history = await store.threads.loadHistory(run.thread_id);
-          system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary });
+          history.summary = summary;
+          history.entries.splice(0, split);
         }
       }
+      const system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary });
       if (steps >= options.maxSteps) {
         throw new RunStop({ type: 'step_limit', message: `The run stopped after ${options.maxSteps} model steps (HERM_MAX_STEPS).` });
       }
@@ -161,7 +167,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       }
       if (stepText) agentText = agentText ? `${agentText}\n\n${stepText}` : stepText;
       if (assistantContent.length > 0) {
-        await store.threads.appendHistory(run.thread_id, run.id, [{ role: 'assistant', content: assistantContent }]);
+        await append([{ role: 'assistant', content: assistantContent }]);
       }
 
       if (toolCalls.length === 0) {
@@ -182,7 +188,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
           result: output.result,
           is_error: output.isError,
         });
-        await store.threads.appendHistory(run.thread_id, run.id, [
+        await append([
           {
             role: 'tool',
             content: [
@@ -222,10 +228,10 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
  * valid (every provider requires a result for each tool call).
  */
 async function closeInterruptedToolCalls(
-  options: AgentRunOptions,
+  entries: HistoryEntry[],
+  append: (messages: unknown[]) => Promise<void>,
   emit: (type: string, data: Record<string, unknown>) => Promise<unknown>,
 ): Promise<void> {
-  const { entries } = await options.store.threads.loadHistory(options.run.thread_id);
   const answered = new Set<string>();
   const calls: { toolCallId: string; toolName: string }[] = [];
   for (const entry of entries) {
@@ -239,7 +245,7 @@ async function closeInterruptedToolCalls(
   for (const call of calls.filter((candidate) => !answered.has(candidate.toolCallId))) {
     const result = { error: 'The server stopped while this tool was running; its outcome is unknown. Check before repeating it.' };
     await emit('tool_result', { tool: call.toolName, tool_call_id: call.toolCallId, result, is_error: true });
-    await options.store.threads.appendHistory(options.run.thread_id, options.run.id, [
+    await append([
       {
         role: 'tool',
         content: [{ type: 'tool-result', toolCallId: call.toolCallId, toolName: call.toolName, output: { type: 'error-json', value: result } }],

@@ -7,6 +7,8 @@ export interface SandboxConfig {
   enabled: boolean;
   type: string;
   persistent_filesystem: boolean;
+  /** Container image of a docker sandbox, when the deployment chose one; otherwise the server's. */
+  image?: string;
 }
 
 export interface McpServerConfig {

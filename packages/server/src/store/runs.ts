@@ -5,7 +5,7 @@ import type { Selectable, Transaction } from 'kysely';
 import { newId } from '../util/ids.ts';
 import type { Database, Db, Dialect, RunsTable } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
-import { appendHistoryIn, insertMessageIn, type Attachment, type UserHistoryMessage } from './threads.ts';
+import { appendHistoryIn, insertMessageIn, type Attachment, type HistoryEntry, type UserHistoryMessage } from './threads.ts';
 
 export type RunStatus = 'running' | 'waiting_on_human' | 'completed' | 'error';
 
@@ -130,12 +130,12 @@ export class RunRepository {
     });
   }
 
-  /** Moves the run's pending inputs into the thread's model history and returns them, oldest first. */
-  async takeInputs(runId: string, threadId: string): Promise<string[]> {
+  /** Moves the run's pending inputs into the thread's model history and returns the new history entries. */
+  async takeInputs(runId: string, threadId: string): Promise<HistoryEntry[]> {
     return this.#db.transaction().execute(async (trx) => this.#takeInputsIn(trx, runId, threadId));
   }
 
-  async #takeInputsIn(trx: Transaction<Database>, runId: string, threadId: string): Promise<string[]> {
+  async #takeInputsIn(trx: Transaction<Database>, runId: string, threadId: string): Promise<HistoryEntry[]> {
     const pending = await trx
       .selectFrom('run_inputs')
       .select(['id', 'content', 'attachments'])
@@ -150,7 +150,7 @@ export class RunRepository {
       .set({ consumed_at: Date.now() })
       .where('id', 'in', pending.map((input) => input.id))
       .execute();
-    await appendHistoryIn(
+    return appendHistoryIn(
       trx,
       threadId,
       runId,
@@ -160,7 +160,6 @@ export class RunRepository {
           : { role: 'user', content: input.content },
       ),
     );
-    return pending.map((input) => input.content);
   }
 
   /**

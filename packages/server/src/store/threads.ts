@@ -26,8 +26,8 @@ export interface HistoryEntry {
 }
 
 /** Appends model messages to a thread's history inside the caller's transaction. */
-export async function appendHistoryIn(db: Db, threadId: string, runId: string | null, messages: unknown[]): Promise<void> {
-  if (messages.length === 0) return;
+export async function appendHistoryIn(db: Db, threadId: string, runId: string | null, messages: unknown[]): Promise<HistoryEntry[]> {
+  if (messages.length === 0) return [];
   const updated = await db
     .updateTable('threads')
     .set((eb) => ({ history_seq: eb('history_seq', '+', messages.length) }))
@@ -36,18 +36,20 @@ export async function appendHistoryIn(db: Db, threadId: string, runId: string | 
     .executeTakeFirstOrThrow();
   const end = Number(updated.history_seq);
   const now = Date.now();
+  const entries = messages.map((message, index) => ({ seq: end - messages.length + index + 1, runId, message }));
   await db
     .insertInto('history')
     .values(
-      messages.map((message, index) => ({
+      entries.map((entry) => ({
         thread_id: threadId,
-        seq: end - messages.length + index + 1,
+        seq: entry.seq,
         run_id: runId,
-        message: JSON.stringify(message),
+        message: JSON.stringify(entry.message),
         created_at: now,
       })),
     )
     .execute();
+  return entries;
 }
 
 /** Appends a visible message (role user or agent) inside the caller's transaction. */
@@ -163,9 +165,10 @@ export class ThreadRepository {
     };
   }
 
-  async appendHistory(threadId: string, runId: string | null, messages: unknown[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.#db.transaction().execute((trx) => appendHistoryIn(trx, threadId, runId, messages));
+  /** Appends and returns the new entries with their seq. */
+  async appendHistory(threadId: string, runId: string | null, messages: unknown[]): Promise<HistoryEntry[]> {
+    if (messages.length === 0) return [];
+    return this.#db.transaction().execute((trx) => appendHistoryIn(trx, threadId, runId, messages));
   }
 
   /** Records a compaction: `summary` now stands for every history entry up to and including `throughSeq`. */

@@ -102,11 +102,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         store.runs.submitMessage({ deploymentId: deployment.id, threadId, content, trigger: 'message', nodeId: 'node_1', leaseMs: 30_000 });
       const first = await submit('first');
       expect(first.folded).toBe(false);
-      expect(await store.runs.takeInputs(first.run.id, threadId)).toEqual(['first']);
+      expect((await store.runs.takeInputs(first.run.id, threadId)).map((entry) => entry.message)).toEqual([{ role: 'user', content: 'first' }]);
       const second = await submit('second');
       expect(second).toMatchObject({ folded: true, run: { id: first.run.id } });
       expect(await store.runs.finish(first.run.id, threadId, deployment.id, { status: 'completed', agentText: 'x' })).toBe(false);
-      expect(await store.runs.takeInputs(first.run.id, threadId)).toEqual(['second']);
+      expect((await store.runs.takeInputs(first.run.id, threadId)).map((entry) => entry.message)).toEqual([{ role: 'user', content: 'second' }]);
       expect(await store.runs.finish(first.run.id, threadId, deployment.id, { status: 'completed', agentText: 'done' })).toBe(true);
       const history = await store.threads.loadHistory(threadId);
       expect(history.entries.map((entry) => entry.message)).toEqual([
@@ -139,7 +139,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const runIds = new Set(submitted.map((result) => result.run.id));
       const seen: string[] = [];
       for (const runId of runIds) {
-        seen.push(...(await store.runs.takeInputs(runId, threadId)));
+        seen.push(...(await store.runs.takeInputs(runId, threadId)).map((entry) => (entry.message as { content: string }).content));
         await store.runs.finish(runId, threadId, deployment.id, { status: 'completed', agentText: '' });
       }
       const history = await store.threads.loadHistory(threadId);
