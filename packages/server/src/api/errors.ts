@@ -20,7 +20,8 @@ export function fromZodError(error: ZodError, prefix?: string): ApiError {
   }
   const param = path.length > 0 ? paramOf(path) : 'body';
   let message = issue.message;
-  if (issue.code === 'invalid_type' && issue.input === undefined) message = `Missing required parameter: ${param}.`;
+  // Zod 4 leaves the input out of issues; its message says what was received.
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) message = `Missing required parameter: ${param}.`;
   else message = `Invalid ${param}: ${message}`;
   return validationError(param, message.endsWith('.') ? message : `${message}.`);
 }

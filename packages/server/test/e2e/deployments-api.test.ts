@@ -146,6 +146,9 @@ describe('create', () => {
       expect(response.status, JSON.stringify(body)).toBe(400);
       expect(response.body.error, JSON.stringify(body)).toMatchObject({ type: 'validation_error', param });
       expect(response.body.error.message).toBeTypeOf('string');
+      if (param === 'customer_id') {
+        expect(response.body.error.message).toMatch(typeof (body as { customer_id?: unknown }).customer_id === 'number' ? /^Invalid customer_id/ : /^Missing required parameter: customer_id/);
+      }
       expect(response.body.error.request_id).toMatch(/^req_/);
     }
     const wrongType = await fetch(`${herm.url}/v1/deployments`, {
