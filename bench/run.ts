@@ -3,6 +3,7 @@
 // bench/results/latest.json, docs/benchmarks.md and docs/benchmarks.svg.
 // Figures are percentiles of many iterations in one run; these shared 2-core machines are noisy.
 // BENCH_SCALE=0.2 shrinks every count (a quick look); BENCH_STORES=sqlite skips PostgreSQL.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,9 @@ function scriptedTurn(request: ScriptedRequest): ScriptedTurn {
   for (const message of request.messages) {
     if (message.role === 'user') toolResultsSinceUser = 0;
     if (message.role === 'tool') toolResultsSinceUser++;
+  }
+  if (lastUser.includes('[1-tool]') && toolResultsSinceUser < 1) {
+    return { toolCalls: [{ name: 'shell', arguments: { command: 'true' } }] };
   }
   if (lastUser.includes('[3-step]') && toolResultsSinceUser < 2) {
     return { toolCalls: [{ name: 'shell', arguments: { command: 'true' } }] };
@@ -113,6 +117,15 @@ async function benchStore(store: 'sqlite' | 'postgres', modelUrl: string): Promi
       toolRun.push(times.endedAt! - started);
     }
     row('POST message → completed, 3-step run with 2 shell calls', summarize(toolRun), 'ms', '');
+
+    const oneTool: number[] = [];
+    for (let index = 0; index < count(100); index++) {
+      const started = performance.now();
+      const runId = await send(herm, deployment.deployment_id, `[1-tool] ${index}`);
+      const times = await watcher.ended(runId);
+      oneTool.push(times.endedAt! - started);
+    }
+    row('POST message → completed, run with 1 shell call', summarize(oneTool), 'ms', '');
     watcher.close();
 
     // Runs per second: 32 clients, each on its own deployment (one thread each), back to back.
@@ -230,6 +243,26 @@ async function benchSandbox(): Promise<BenchRow[]> {
   return [{ store: '-', name: 'sandboxed `true` (bubblewrap)', unit: 'ms', ...summary, target: 'p50 ≤ 10 ms' }];
 }
 
+/** The same workload against LangGraph's JS API server (bench/langgraph), for the side-by-side ratios. */
+async function benchLangGraph(): Promise<BenchRow[]> {
+  const directory = path.join(ROOT, 'bench/langgraph');
+  if (!fs.existsSync(path.join(directory, 'node_modules/@langchain/langgraph-cli'))) {
+    console.error('installing the LangGraph comparison (npm ci --prefix bench/langgraph)…');
+    execFileSync('npm', ['ci', '--prefix', directory, '--no-audit', '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
+  }
+  console.error('benchmarking LangGraph JS (langgraphjs dev)…');
+  const { measureLangGraph } = await import('./langgraph/compare.ts');
+  const result = await measureLangGraph({ iterations: count(200), concurrency: 32, runs: 32 * count(20), toolThroughput: false });
+  const single = (value: number) => ({ p50: value, p99: value, samples: 1 });
+  return [
+    { store: 'langgraph', name: 'server RSS when idle', unit: 'MiB', ...single(result.idleRssMiB), target: '' },
+    { store: 'langgraph', name: 'POST message → first token at SSE client', unit: 'ms', ...summarize(result.textOnlyFirstTokenMs), target: '' },
+    { store: 'langgraph', name: 'POST message → completed, text-only run', unit: 'ms', ...summarize(result.textOnlyRunMs), target: '' },
+    { store: 'langgraph', name: 'POST message → completed, run with 1 tool call', unit: 'ms', ...summarize(result.runMs), target: '' },
+    { store: 'langgraph', name: 'runs per second, 32 concurrent clients', unit: 'runs/s', ...single(result.runsPerSecond), target: '' },
+  ];
+}
+
 const model = await startScriptedModelServer({ recordRequests: false });
 model.setHandler(scriptedTurn);
 const stores: ('sqlite' | 'postgres')[] = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[];
@@ -244,6 +277,7 @@ try {
     console.error(`benchmarking on ${store}…`);
     rows.push(...(await benchStore(store, model.url)));
   }
+  if (process.env.BENCH_LANGGRAPH !== '0') rows.push(...(await benchLangGraph()));
 } finally {
   await model.close();
 }

@@ -31,7 +31,7 @@ export function markdownTable(rows: BenchRow[]): string {
 
 /** Latency rows as horizontal bars (p50 solid, p99 light), one group per measurement, SQLite and PostgreSQL side by side. */
 export function latencyChart(rows: BenchRow[]): string {
-  const latency = rows.filter((row) => row.unit === 'ms' && !row.name.startsWith('replay'));
+  const latency = rows.filter((row) => row.unit === 'ms' && !row.name.startsWith('replay') && row.store !== 'langgraph');
   const max = Math.max(...latency.map((row) => row.p99), 1);
   const barWidth = 420;
   const rowHeight = 22;
@@ -59,6 +59,26 @@ export function latencyChart(rows: BenchRow[]): string {
   );
 }
 
+/** Herm (SQLite, the embedded default) ÷ LangGraph for the figures both measure. */
+export function comparisonTable(rows: BenchRow[]): string {
+  const find = (store: string, name: string) => rows.find((row) => row.store === store && row.name === name);
+  const pairs: [string, string, string][] = [
+    ['time to first token (p50)', 'POST message → first token at SSE client', 'POST message → first token at SSE client'],
+    ['text-only run, POST → completed (p50)', 'POST message → completed, text-only run', 'POST message → completed, text-only run'],
+    ['run with one tool call, POST → completed (p50)', 'POST message → completed, run with 1 shell call', 'POST message → completed, run with 1 tool call'],
+    ['runs per second, 32 clients', 'runs per second, 32 concurrent clients', 'runs per second, 32 concurrent clients'],
+    ['server RSS when idle', 'server RSS when idle', 'server RSS when idle'],
+  ];
+  const lines = ['| measurement | Herm (SQLite) | LangGraph JS | Herm ÷ LangGraph |', '|---|---|---|---|'];
+  for (const [label, hermName, langGraphName] of pairs) {
+    const herm = find('sqlite', hermName);
+    const langGraph = find('langgraph', langGraphName);
+    if (!herm || !langGraph) continue;
+    lines.push(`| ${label} | ${format(herm.p50, herm.unit)} | ${format(langGraph.p50, langGraph.unit)} | ${(herm.p50 / langGraph.p50).toFixed(2)} |`);
+  }
+  return lines.length > 2 ? lines.join('\n') : '_LangGraph was not measured in this run (BENCH_LANGGRAPH=0)._';
+}
+
 export function writeReport(root: string, rows: BenchRow[], options: { scale: number }): void {
   const machine = {
     cpus: os.cpus().length,
@@ -68,8 +88,9 @@ export function writeReport(root: string, rows: BenchRow[], options: { scale: nu
     kernel: os.release(),
   };
   const date = new Date().toISOString();
-  const table = markdownTable(rows);
-  process.stdout.write(`\nHerm benchmarks — ${machine.cpus} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, scale ${options.scale}\n\n${table}\n`);
+  const table = markdownTable(rows.filter((row) => row.store !== 'langgraph'));
+  const comparison = comparisonTable(rows);
+  process.stdout.write(`\nHerm benchmarks — ${machine.cpus} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, scale ${options.scale}\n\n${table}\n\n${comparison}\n`);
   const results = path.join(root, 'bench/results');
   fs.mkdirSync(results, { recursive: true });
   fs.writeFileSync(path.join(results, 'latest.json'), JSON.stringify({ date, machine, scale: options.scale, rows }, null, 2));
@@ -79,6 +100,7 @@ export function writeReport(root: string, rows: BenchRow[], options: { scale: nu
     .replace('{{DATE}}', date)
     .replace('{{MACHINE}}', `${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, Linux ${machine.kernel}`)
     .replace('{{SCALE}}', String(options.scale))
-    .replace('{{TABLE}}', table);
+    .replace('{{TABLE}}', table)
+    .replace('{{COMPARISON}}', comparison);
   fs.writeFileSync(path.join(root, 'docs/benchmarks.md'), document);
 }
