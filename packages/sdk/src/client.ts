@@ -20,6 +20,7 @@ import { isRetryable, retryDelay } from './core/retry.ts';
 import { readEnv } from './internal/env.ts';
 import { sleep } from './internal/sleep.ts';
 import { Deployments } from './resources/deployments/deployments.ts';
+import { Files } from './resources/files.ts';
 import { Secrets } from './resources/secrets.ts';
 import { Threads } from './resources/threads.ts';
 import { VERSION } from './version.ts';
@@ -27,6 +28,12 @@ import { VERSION } from './version.ts';
 export const DEFAULT_BASE_URL = 'http://localhost:8787/v1';
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_RETRIES = 2;
+
+/** A response body read whole, as `requestBinary` returns it. */
+export interface BinaryResponse {
+  bytes: Uint8Array;
+  headers: Headers;
+}
 
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -95,6 +102,7 @@ export class Herm {
   readonly deployments: Deployments;
   readonly threads: Threads;
   readonly secrets: Secrets;
+  readonly files: Files;
 
   /** @throws HermError when no API key is given and `PRISM_API_KEY` is unset. */
   constructor(options: ClientOptions = {}) {
@@ -114,6 +122,7 @@ export class Herm {
     this.deployments = new Deployments(this);
     this.threads = new Threads(this);
     this.secrets = new Secrets(this);
+    this.files = new Files(this);
   }
 
   /** A copy of this client with some settings changed. */
@@ -139,6 +148,10 @@ export class Herm {
 
   patch<Response>(path: string, options?: Omit<FinalRequestOptions, 'method' | 'path'>): Promise<Response> {
     return this.request<Response>({ ...options, method: 'PATCH', path });
+  }
+
+  put<Response>(path: string, options?: Omit<FinalRequestOptions, 'method' | 'path'>): Promise<Response> {
+    return this.request<Response>({ ...options, method: 'PUT', path });
   }
 
   delete<Response>(path: string, options?: Omit<FinalRequestOptions, 'method' | 'path'>): Promise<Response> {
@@ -169,6 +182,17 @@ export class Herm {
   }
 
   /**
+   * Sends a request and resolves with the whole response body as bytes, plus the response headers. The
+   * body is read inside the attempt, so one that breaks off is retried like a connection error.
+   */
+  requestBinary(options: FinalRequestOptions): Promise<BinaryResponse> {
+    return this.#execute({ ...options, headers: { Accept: '*/*', ...options.headers } }, async (response) => ({
+      bytes: new Uint8Array(await response.arrayBuffer()),
+      headers: response.headers,
+    }));
+  }
+
+  /**
    * Opens a streaming request and resolves with the 2xx response once its headers are in; the body is
    * left to the caller. The timeout covers getting the headers only.
    */
@@ -194,7 +218,7 @@ export class Herm {
     const timeout = options.timeout ?? this.timeout;
     const url = this.buildURL(options.path, options.query);
     const headers = this.#buildHeaders(options);
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const body = options.rawBody !== undefined ? toBodyInit(options.rawBody) : options.body === undefined ? undefined : JSON.stringify(options.body);
     const userSignal = options.signal ?? undefined;
 
     for (let retriesDone = 0; ; retriesDone++) {
@@ -252,6 +276,12 @@ export function normalizeBaseURL(baseURL: string): string {
   }
   if (url.pathname === '' || url.pathname === '/') url.pathname = '/v1';
   return url.toString().replace(/\/+$/, '');
+}
+
+/** fetch cannot send a view of a SharedArrayBuffer: such bytes are copied, everything else goes as it is. */
+function toBodyInit(raw: string | Uint8Array | Blob): BodyInit {
+  if (raw instanceof Uint8Array) return raw.buffer instanceof ArrayBuffer ? (raw as Uint8Array<ArrayBuffer>) : new Uint8Array(raw);
+  return raw;
 }
 
 async function readErrorBody(response: Response): Promise<unknown> {

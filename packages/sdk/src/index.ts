@@ -1,5 +1,5 @@
 // The `herm` package: `import Herm from 'herm'`, plus the error classes and every request and response type.
-export { Herm as default, Herm, DEFAULT_BASE_URL, type ClientOptions, type Fetch } from './client.ts';
+export { Herm as default, Herm, DEFAULT_BASE_URL, type BinaryResponse, type ClientOptions, type Fetch } from './client.ts';
 export {
   HermError,
   APIError,

@@ -1,6 +1,7 @@
 // Server configuration: one zod schema, read once at start-up from the environment.
 import path from 'node:path';
 import { z } from 'zod';
+import { IMAGE_REFERENCE } from './sandbox/docker-container-config.ts';
 
 const integer = (fallback: number, min = 0) =>
   z.coerce.number().int().min(min).default(fallback);
@@ -16,7 +17,21 @@ const configSchema = z.object({
     .describe('PostgreSQL for scale-out; unset means the embedded SQLite file in HERM_DATA_DIR'),
   HERM_ADMIN_KEY: z.string().min(16).optional().describe('An API key with every scope, accepted as given'),
   HERM_PUBLIC_URL: z.url().optional().describe('Public origin used in events.url; defaults to the request origin'),
-  HERM_SANDBOX: z.enum(['bubblewrap']).default('bubblewrap').describe('Default sandbox backend'),
+  HERM_SANDBOX: z
+    .enum(['auto', 'bubblewrap', 'docker'])
+    .default('auto')
+    .describe('Sandbox backend of deployments that name none; auto: docker when its API answers and has the image, else bubblewrap'),
+  DOCKER_HOST: z
+    .string()
+    .regex(/^(unix:\/\/\/|tcp:\/\/|http:\/\/)/, 'must be unix:///path/to/socket or tcp://host:port')
+    .optional()
+    .describe("Docker Engine API (Docker, or Podman's service) of the docker sandbox; default unix:///var/run/docker.sock"),
+  HERM_DOCKER_IMAGE: z
+    .string()
+    .regex(IMAGE_REFERENCE, 'must be an image reference such as herm-sandbox:latest')
+    .default('herm-sandbox:latest')
+    .describe('Image of docker sandboxes; never pulled, build it with scripts/build-sandbox-image.sh'),
+  HERM_DOCKER_IDLE_MS: integer(300_000, 100).describe("A deployment's docker container is removed after this long without a command"),
   HERM_COMMAND_TIMEOUT_MS: integer(120_000, 100).describe('Default wall time of one sandboxed command'),
   HERM_MAX_COMMAND_TIMEOUT_MS: integer(600_000, 100).describe('Upper bound a tool call may ask for'),
   HERM_MAX_OUTPUT_BYTES: integer(1_048_576, 1024).describe('Bytes of stdout/stderr kept per command'),

@@ -10,10 +10,12 @@ import { DeploymentService } from './deployments/deployment-service.ts';
 import { EventHub } from './events/event-hub.ts';
 import { EventLog } from './events/event-log.ts';
 import { PostgresEventRelay } from './events/postgres-event-relay.ts';
+import { loadFilesSettings } from './files/files-settings.ts';
+import { WorkspaceFiles } from './files/workspace-files.ts';
 import { RunManager } from './runs/run-manager.ts';
 import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
-import { createBubblewrapBackend } from './sandbox/bubblewrap.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
+import { createSandboxBackends, fromBackends } from './sandbox/sandbox-backends.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';
 import type { Services } from './services.ts';
 import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
@@ -24,7 +26,10 @@ export interface StartOptions {
   logger?: Logger;
   /** The environment model providers read; defaults to process.env. */
   modelEnvironment?: Record<string, string | undefined>;
+  /** The environment settings outside Config read (HERM_MAX_FILE_BYTES); defaults to process.env. */
+  environment?: Record<string, string | undefined>;
   modelOverride?: (name: string) => LanguageModel;
+  /** Offer only this sandbox backend (instead of bubblewrap and docker as configured), as the default. */
   sandboxBackend?: SandboxBackend;
   /** Where the one-time admin key announcement goes (stdout by default). */
   announce?: (line: string) => void;
@@ -56,6 +61,7 @@ async function bootstrapKeys(services: Services): Promise<string | undefined> {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.LOG_LEVEL }, pino.destination(2));
+  const filesSettings = loadFilesSettings(options.environment ?? process.env);
   const store = await openStore({
     dataDir: config.dataDir,
     databaseUrl: config.DATABASE_URL,
@@ -68,17 +74,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ? new PostgresEventRelay({ connectionString: config.DATABASE_URL, repository: store.events, hub, nodeId, logger })
     : undefined;
   await relay?.start();
-  const sandboxBackend =
-    options.sandboxBackend ??
-    createBubblewrapBackend({
-      limits: { timeoutMs: config.HERM_COMMAND_TIMEOUT_MS, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES },
-      logger: logger.child({ component: 'sandbox' }),
-    });
+  const sandboxBackends = options.sandboxBackend
+    ? fromBackends([options.sandboxBackend])
+    : await createSandboxBackends({ config, logger: logger.child({ component: 'sandbox' }) });
   const secretCipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
   let runs: RunManager | undefined;
   const deployments = new DeploymentService({
     store,
-    sandboxBackend,
+    sandboxBackends,
     dataDir: config.dataDir,
     logger,
     provisionWaitMs: config.HERM_PROVISION_WAIT_MS,
@@ -88,7 +91,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   runs = new RunManager({
     store,
     events,
-    sandboxBackend,
+    sandboxBackends,
     tools: { ...createBuiltinTools({ maxShellTimeoutSeconds: Math.floor(config.HERM_MAX_COMMAND_TIMEOUT_MS / 1000) }) },
     secrets: secretCipher,
     workspaceDir: (deploymentId) => deployments.workspaceDir(deploymentId),
@@ -106,6 +109,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     events,
     runs,
     deployments,
+    files: new WorkspaceFiles({
+      openSandbox: (deployment) => {
+        const backend = sandboxBackends.get(deployment.sandbox.type);
+        if (!backend) throw new Error(`The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`);
+        return backend.open({
+          deploymentId: deployment.id,
+          workspaceDir: deployments.workspaceDir(deployment.id),
+          network: false,
+          ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
+        });
+      },
+      maxFileBytes: filesSettings.maxFileBytes,
+      maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,
+      logger: logger.child({ component: 'files' }),
+    }),
     secretCipher,
     keys: new KeyVerifier(store.accounts),
     logger,
@@ -129,7 +147,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const address = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  logger.info({ url, store: store.dialect, sandbox: sandboxBackend.type }, 'herm listening');
+  logger.info({ url, store: store.dialect, sandbox: sandboxBackends.defaultType }, 'herm listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -141,6 +159,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     close() {
       closing ??= (async () => {
         await runs.stop();
+        await sandboxBackends.close();
         await events.drain();
         await relay?.stop();
         await new Promise<void>((resolve) => {

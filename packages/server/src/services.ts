@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import type { DeploymentService } from './deployments/deployment-service.ts';
 import type { EventHub } from './events/event-hub.ts';
 import type { EventLog } from './events/event-log.ts';
+import type { WorkspaceFiles } from './files/workspace-files.ts';
 import type { RunManager } from './runs/run-manager.ts';
 import type { SecretCipher } from './secrets/secret-cipher.ts';
 import type { Store } from './store/store.ts';
@@ -16,6 +17,8 @@ export interface Services {
   events: EventLog;
   runs: RunManager;
   deployments: DeploymentService;
+  /** The Files API's access to workspaces, through each deployment's sandbox. */
+  files: WorkspaceFiles;
   secretCipher: SecretCipher;
   keys: KeyVerifier;
   logger: Logger;

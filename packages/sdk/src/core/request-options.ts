@@ -34,4 +34,9 @@ export interface FinalRequestOptions extends RequestOptions {
   query?: QueryParams | undefined;
   /** Serialized as JSON. */
   body?: unknown;
+  /**
+   * Sent as it is instead of `body`: the bytes of a file upload. Give its Content-Type in `headers`; a
+   * string goes out as UTF-8. Strings, Uint8Arrays and Blobs can be sent again, so retries still work.
+   */
+  rawBody?: string | Uint8Array | Blob | undefined;
 }

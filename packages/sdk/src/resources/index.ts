@@ -1,3 +1,4 @@
 export * from './deployments/index.ts';
+export * from './files.ts';
 export * from './secrets.ts';
 export * from './threads.ts';

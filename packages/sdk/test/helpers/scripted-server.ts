@@ -10,6 +10,8 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   body: string;
+  /** The body's exact bytes (for binary uploads). */
+  bodyBytes: Buffer;
   /** The body parsed as JSON, when it was JSON. */
   json: unknown;
   /** Milliseconds since the server started, when the request arrived. */
@@ -36,7 +38,8 @@ export async function startScriptedServer(handler: ScriptedHandler): Promise<Scr
     const receivedAt = performance.now() - startedAt;
     const chunks: Buffer[] = [];
     for await (const chunk of raw) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const bodyBytes = Buffer.concat(chunks);
+    const body = bodyBytes.toString('utf8');
     const url = new URL(raw.url ?? '/', 'http://127.0.0.1');
     const request: RecordedRequest = {
       method: raw.method ?? 'GET',
@@ -45,6 +48,7 @@ export async function startScriptedServer(handler: ScriptedHandler): Promise<Scr
       query: url.searchParams,
       headers: raw.headers,
       body,
+      bodyBytes,
       json: parseJson(body),
       receivedAt,
     };

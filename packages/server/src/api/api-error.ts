@@ -34,11 +34,12 @@ export class ApiError extends Error {
   readonly status: number;
   readonly param: string | undefined;
 
-  constructor(type: ErrorType, message: string, param?: string) {
+  /** `status` overrides the type's usual status where the docs pair them differently (413 validation_error). */
+  constructor(type: ErrorType, message: string, param?: string, status?: number) {
     super(message);
     this.name = 'ApiError';
     this.type = type;
-    this.status = STATUS_BY_TYPE[type];
+    this.status = status ?? STATUS_BY_TYPE[type];
     this.param = param;
   }
 }

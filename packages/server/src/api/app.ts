@@ -9,6 +9,7 @@ import type { AppEnv } from './app-env.ts';
 import { authenticate, requireScope } from './auth.ts';
 import { deploymentRoutes } from './deployments.ts';
 import { fromZodError, renderError } from './errors.ts';
+import { fileRoutes, isFileUpload } from './files.ts';
 import { idempotency } from './idempotency.ts';
 import { eventRoutes } from './events.ts';
 import { messageRoutes } from './messages.ts';
@@ -45,19 +46,20 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     c.header('x-request-id', requestId);
   });
 
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
-      },
-    }),
-  );
+  const limitJsonBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new ApiError('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
+    },
+  });
+  // A file upload's body is the file itself: its route enforces HERM_MAX_FILE_BYTES and takes any content type.
+  app.use('/v1/*', async function limitBodySize(c, next) {
+    return isFileUpload(c.req.method, c.req.path) ? next() : limitJsonBody(c, next);
+  });
 
   app.use('/v1/*', async function requireJsonBody(c, next) {
     const method = c.req.method;
-    if (method === 'POST' || method === 'PATCH' || method === 'PUT') {
+    if ((method === 'POST' || method === 'PATCH' || method === 'PUT') && !isFileUpload(method, c.req.path)) {
       const type = c.req.header('content-type');
       const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') || c.req.header('transfer-encoding'));
       if (hasBody && !(type && /^application\/(.+\+)?json\b/i.test(type))) {
@@ -76,7 +78,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   });
   for (const path of ['/v1/deployments/*', '/v1/secrets/*']) app.use(path, authenticate(services.keys), scoped, idempotency);
 
-  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes()]) {
+  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes(), fileRoutes()]) {
     app.route('/v1', routes);
   }
 

@@ -1,5 +1,6 @@
 // Request and response schemas: validation and the OpenAPI document come from the same definitions.
 import { z } from '@hono/zod-openapi';
+import { IMAGE_REFERENCE } from '../sandbox/docker-container-config.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -25,6 +26,15 @@ export const SandboxInput = z
     enabled: z.boolean().optional().describe('Run the agent in an isolated sandbox. Default true'),
     type: z.enum(['bubblewrap', 'docker']).optional().describe("Sandbox backend; omitted means the server's default"),
     persistent_filesystem: z.boolean().optional().describe("Persist the agent's workspace across sessions. Default true"),
+    image: z
+      .string()
+      .regex(IMAGE_REFERENCE, 'must be an image reference such as herm-sandbox:latest')
+      .nullable()
+      .optional()
+      .describe(
+        "Container image of a docker sandbox; it must be on the server's Docker host (images are never pulled). " +
+          "Omitted means the server's image (HERM_DOCKER_IMAGE); null on update returns to it",
+      ),
   })
   .openapi('SandboxInput');
 
@@ -126,7 +136,7 @@ export const Deployment = z
     status_reason: z.string().nullable(),
     model: z.string(),
     system_prompt: z.string(),
-    sandbox: z.object({ enabled: z.boolean(), type: z.string(), persistent_filesystem: z.boolean() }),
+    sandbox: z.object({ enabled: z.boolean(), type: z.string(), persistent_filesystem: z.boolean(), image: z.string().optional() }),
     mcp_servers: z.array(McpServerInput),
     skills: z.array(SkillInput),
     secrets: z.record(z.string(), z.string()),
@@ -235,6 +245,28 @@ export const Secret = z
   .openapi('Secret');
 
 export const SecretList = z.object({ data: z.array(Secret), next_cursor: z.string().nullable() }).openapi('SecretList');
+
+export const FileEntry = z
+  .object({
+    name: z.string(),
+    type: z.enum(['file', 'directory']).describe('Symlinks show as what they point at, and only when that is inside the workspace'),
+    size: z.number().int().optional().describe('Bytes; files only'),
+    modified_at: z.string(),
+  })
+  .openapi('FileEntry');
+
+export const FileList = z
+  .object({
+    path: z.string().describe('The directory listed, relative to the workspace root, with a trailing slash; "" for the root'),
+    entries: z.array(FileEntry),
+  })
+  .openapi('FileList');
+
+export const WrittenFile = z
+  .object({ path: z.string(), size: z.number().int(), modified_at: z.string() })
+  .openapi('WrittenFile');
+
+export const DeletedFile = z.object({ path: z.string(), deleted: z.literal(true) }).openapi('DeletedFile');
 
 export const ErrorResponse = z
   .object({

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ApiError, validationError } from '../api/api-error.ts';
 import { DEFAULT_MODEL, InvalidModelError, parseModelName } from '../models/index.ts';
-import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
 import { fetchSkill, parseSkill, SkillParseError } from '../skills/parse-skill.ts';
 import type {
   DeploymentChanges,
@@ -31,7 +31,7 @@ export interface CreateDeploymentInput {
   runtime?: 'hermes' | undefined;
   model?: string | undefined;
   system_prompt: string;
-  sandbox?: Partial<SandboxConfig> | undefined;
+  sandbox?: SandboxInput | undefined;
   mcp_servers?: McpServerConfig[] | undefined;
   skills?: SkillConfig[] | undefined;
   secrets?: Record<string, string> | undefined;
@@ -44,16 +44,19 @@ export interface UpdateDeploymentInput {
   name?: string | undefined;
   model?: string | undefined;
   system_prompt?: string | undefined;
-  sandbox?: Partial<SandboxConfig> | undefined;
+  sandbox?: SandboxInput | undefined;
   mcp_servers?: McpServerConfig[] | undefined;
   skills?: SkillConfig[] | undefined;
   secrets?: Record<string, string | null> | undefined;
   features?: Partial<Record<keyof FeatureFlags, boolean | null>> | undefined;
 }
 
+/** The sandbox fields of a create or update; `image: null` returns to the server's image. */
+export type SandboxInput = Partial<Omit<SandboxConfig, 'image'>> & { image?: string | null | undefined };
+
 export interface DeploymentServiceOptions {
   store: Store;
-  sandboxBackend: SandboxBackend;
+  sandboxBackends: SandboxBackends;
   dataDir: string;
   logger: Logger;
   provisionWaitMs: number;
@@ -120,17 +123,35 @@ export class DeploymentService {
     }
   }
 
-  #resolveSandbox(input: Partial<SandboxConfig> | undefined, current?: SandboxConfig): SandboxConfig {
+  async #resolveSandbox(input: SandboxInput | undefined, current?: SandboxConfig): Promise<SandboxConfig> {
+    const { sandboxBackends } = this.#options;
+    const type = input?.type ?? current?.type ?? sandboxBackends.defaultType;
+    // An image chosen for a docker sandbox does not carry over to another type.
+    const image = input?.image === null ? undefined : (input?.image ?? (type === current?.type ? current.image : undefined));
     const sandbox: SandboxConfig = {
       enabled: input?.enabled ?? current?.enabled ?? true,
-      type: input?.type ?? current?.type ?? this.#options.sandboxBackend.type,
+      type,
       persistent_filesystem: input?.persistent_filesystem ?? current?.persistent_filesystem ?? true,
+      ...(image === undefined ? {} : { image }),
     };
     if (!sandbox.enabled) {
       throw validationError('sandbox.enabled', 'This server does not allow deployments without a sandbox.');
     }
-    if (sandbox.type !== this.#options.sandboxBackend.type) {
-      throw validationError('sandbox.type', `The ${sandbox.type} sandbox backend is not available on this server; use "${this.#options.sandboxBackend.type}".`);
+    const backend = sandboxBackends.get(sandbox.type);
+    if (!backend) {
+      throw validationError('sandbox.type', `The ${sandbox.type} sandbox backend is not available on this server; use "${sandboxBackends.defaultType}".`);
+    }
+    if (image !== undefined && sandbox.type !== 'docker') {
+      throw validationError('sandbox.image', 'sandbox.image applies to the docker sandbox only.');
+    }
+    // Docker is a service that may be down or lack the image: asked whenever a deployment chooses it.
+    // (Bubblewrap needs nothing beyond this machine; provisioning checks it.)
+    if (sandbox.type === 'docker' && (!current || input?.type !== undefined || input?.image !== undefined)) {
+      const check = await backend.check(image === undefined ? undefined : { image });
+      if (!check.ok) {
+        const param = check.field === 'image' && image !== undefined ? 'sandbox.image' : 'sandbox.type';
+        throw validationError(param, `The docker sandbox is not available on this server: ${check.reason}.`);
+      }
     }
     if (!sandbox.persistent_filesystem) {
       throw validationError('sandbox.persistent_filesystem', 'Non-persistent workspaces are not supported by this server yet.');
@@ -141,7 +162,7 @@ export class DeploymentService {
   async create(accountId: string, input: CreateDeploymentInput): Promise<DeploymentRecord> {
     const model = input.model ?? DEFAULT_MODEL;
     validateModel(model);
-    const sandbox = this.#resolveSandbox(input.sandbox);
+    const sandbox = await this.#resolveSandbox(input.sandbox);
     const skills = input.skills ?? [];
     const secrets = input.secrets ?? {};
     await this.#validateSkills(skills);
@@ -179,11 +200,19 @@ export class DeploymentService {
     const existing = this.#provisioning.get(deploymentId);
     if (existing) return existing;
     const job = (async () => {
-      const { store, sandboxBackend, logger, provisionDelayMs } = this.#options;
+      const { store, sandboxBackends, logger, provisionDelayMs } = this.#options;
       try {
         if (provisionDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, provisionDelayMs));
         await fs.mkdir(this.workspaceDir(deploymentId), { recursive: true, mode: 0o755 });
-        const check = await sandboxBackend.check();
+        const deployment = await store.deployments.getById(deploymentId);
+        if (!deployment) return;
+        const sandboxBackend = sandboxBackends.get(deployment.sandbox.type);
+        if (!sandboxBackend) {
+          await store.deployments.setStatus(deploymentId, 'error', `The ${deployment.sandbox.type} sandbox backend is not available on this server.`);
+          return;
+        }
+        const image = deployment.sandbox.image;
+        const check = await sandboxBackend.check(image === undefined ? undefined : { image });
         if (!check.ok) {
           await store.deployments.setStatus(deploymentId, 'error', check.reason);
           return;
@@ -218,7 +247,7 @@ export class DeploymentService {
       validateModel(input.model);
       changes.model = input.model;
     }
-    if (input.sandbox !== undefined) changes.sandbox = this.#resolveSandbox(input.sandbox, current.sandbox);
+    if (input.sandbox !== undefined) changes.sandbox = await this.#resolveSandbox(input.sandbox, current.sandbox);
     if (input.mcp_servers !== undefined) changes.mcp_servers = input.mcp_servers;
     if (input.skills !== undefined) {
       await this.#validateSkills(input.skills);
@@ -253,6 +282,8 @@ export class DeploymentService {
   async delete(deployment: DeploymentRecord, retainFilesystem: boolean): Promise<void> {
     await this.#options.store.deployments.markDeleted(deployment.id);
     await this.#options.onDeleted?.(deployment.id);
+    // Before the workspace moves: a container must not keep writing into it.
+    await this.#options.sandboxBackends.discard(deployment.id);
     const workspace = this.workspaceDir(deployment.id);
     if (retainFilesystem) {
       // Kept as a plain directory for now; compressed, expiring snapshots are issue #4.

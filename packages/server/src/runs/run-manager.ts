@@ -6,7 +6,7 @@ import type { EventLog } from '../events/event-log.ts';
 import { contextWindowTokens, resolveModel } from '../models/index.ts';
 import { HANDOFF_REASON, runAgent } from '../runtime/hermes.ts';
 import type { BuiltinTool } from '../runtime/tools/tool.ts';
-import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
 import type { SecretCipher } from '../secrets/secret-cipher.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord, SubmitResult } from '../store/runs.ts';
@@ -16,7 +16,8 @@ import type { Attachment } from '../store/threads.ts';
 export interface RunManagerOptions {
   store: Store;
   events: EventLog;
-  sandboxBackend: SandboxBackend;
+  /** A run's tools go to the backend named by its deployment's `sandbox.type`. */
+  sandboxBackends: SandboxBackends;
   tools: Record<string, BuiltinTool>;
   secrets: SecretCipher;
   workspaceDir: (deploymentId: string) => string;
@@ -86,6 +87,14 @@ export class RunManager {
     renew.unref();
     try {
       if (run.cancel_requested) controller.abort();
+      const sandboxBackend = this.#options.sandboxBackends.get(deployment.sandbox.type);
+      if (!sandboxBackend) {
+        await this.#failBeforeStart(run, {
+          type: 'configuration_error',
+          message: `The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`,
+        });
+        return;
+      }
       let environment: Record<string, string>;
       try {
         environment = await this.#secretEnvironment(deployment);
@@ -102,11 +111,12 @@ export class RunManager {
           model: this.#options.modelOverride?.(deployment.model) ?? resolveModel(deployment.model, this.#options.modelEnvironment),
           contextTokens: contextWindowTokens(deployment.model, this.#options.modelEnvironment),
         }),
-        sandbox: this.#options.sandboxBackend.open({
+        sandbox: sandboxBackend.open({
           deploymentId: deployment.id,
           workspaceDir: this.#options.workspaceDir(deployment.id),
           network: false,
           env: environment,
+          ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
         }),
         tools: this.#options.tools,
         maxSteps: this.#options.maxSteps,

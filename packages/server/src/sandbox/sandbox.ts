@@ -1,5 +1,5 @@
 // The boundary between the agent loop (in the server) and the commands it runs for a deployment.
-// One Sandbox object per deployment; backends (bubblewrap now, docker later) implement SandboxBackend.
+// One Sandbox object per deployment; backends (bubblewrap, docker) implement SandboxBackend.
 
 /** Where a deployment's commands run and what they may touch. */
 export interface SandboxSpec {
@@ -10,6 +10,8 @@ export interface SandboxSpec {
   network?: boolean;
   /** Extra environment variables for the tool processes only (connector secrets). */
   env?: Record<string, string>;
+  /** Container image (docker backend); default the backend's configured image. Other backends ignore it. */
+  image?: string;
 }
 
 export interface SandboxLimits {
@@ -50,11 +52,30 @@ export interface Sandbox {
   exec(request: ExecRequest): Promise<ExecResult>;
 }
 
+export type SandboxType = 'bubblewrap' | 'docker' | 'none';
+
+export type SandboxCheckResult =
+  | { ok: true }
+  | {
+      ok: false;
+      /** What is wrong and how to fix it, for operators and deployment status reasons. */
+      reason: string;
+      /** The spec field at fault, when it is one (an image missing on the Docker host). */
+      field?: 'image';
+    };
+
 export interface SandboxBackend {
-  readonly type: 'bubblewrap' | 'docker' | 'none';
-  /** Whether this backend can run on this machine (binary present, namespaces allowed). */
-  check(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  readonly type: SandboxType;
+  /**
+   * Whether this backend can run commands on this machine (bubblewrap: binary present, namespaces
+   * allowed; docker: API reachable, image present). `spec` narrows the check to one deployment's settings.
+   */
+  check(spec?: Pick<SandboxSpec, 'image'>): Promise<SandboxCheckResult>;
   open(spec: SandboxSpec): Sandbox;
+  /** Frees what the backend holds for a deployment now (docker: its containers), e.g. when it is deleted. */
+  discard?(deploymentId: string): Promise<void>;
+  /** Releases what the backend holds (docker: removes its containers). */
+  close?(): Promise<void>;
 }
 
 /** The path of the workspace inside every sandbox. */

@@ -33,7 +33,8 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
 export function startChildServer(env: Record<string, string>): Promise<ChildServer> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_MAIN, 'serve'], {
-      env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
+      // HERM_SANDBOX pinned like startTestServer's: a Docker API on the test machine must not change the sandbox.
+      env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', HERM_SANDBOX: 'bubblewrap', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server: ChildServer = {

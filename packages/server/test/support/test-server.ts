@@ -1,4 +1,5 @@
-// Starts a real Herm server on a loopback port (real store, real bubblewrap sandbox) with a scripted model.
+// Starts a real Herm server on a loopback port (real store, real bubblewrap sandbox unless env picks docker)
+// with a scripted model.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     HERM_DATA_DIR: dataDir,
     HERM_ADMIN_KEY: adminKey,
     LOG_LEVEL: 'silent',
+    // Not `auto`: a Docker API on the test machine must not change what every other test runs on.
+    HERM_SANDBOX: 'bubblewrap',
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   });
@@ -54,6 +57,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       OPENAI_BASE_URL: model.url,
       ...options.env,
     },
+    // Hermetic: settings outside Config (HERM_MAX_FILE_BYTES) come from the test's env only.
+    environment: { ...options.env },
   });
   const request: TestServer['request'] = async (method, urlPath, body, key) => {
     const headers: Record<string, string> = {};

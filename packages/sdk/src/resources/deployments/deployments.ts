@@ -15,6 +15,11 @@ export interface Sandbox {
   type: 'docker' | 'bubblewrap' | (string & {});
   /** Keep the workspace across sessions. Default true. */
   persistent_filesystem: boolean;
+  /**
+   * Container image of a `docker` sandbox, when the deployment chose one; absent means the server's
+   * image (`HERM_DOCKER_IMAGE`). The image must already be on the server's Docker host.
+   */
+  image?: string;
 }
 
 /** An MCP server exposing your first-party tools to the agent. */
@@ -123,7 +128,8 @@ export interface DeploymentUpdateParams {
   name?: string;
   model?: string;
   system_prompt?: string;
-  sandbox?: Partial<Sandbox>;
+  /** `image: null` returns a docker sandbox to the server's image. */
+  sandbox?: Partial<Omit<Sandbox, 'image'>> & { image?: string | null };
   mcp_servers?: McpServer[];
   skills?: Skill[];
   secrets?: Record<string, string | null>;
