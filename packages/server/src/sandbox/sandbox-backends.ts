@@ -3,25 +3,18 @@
 import type { Config } from '../config.ts';
 import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap.ts';
 import { createDockerBackend } from './docker.ts';
-import type { Sandbox, SandboxBackend, SandboxType } from './sandbox.ts';
+import type { SandboxBackend, SandboxType } from './sandbox.ts';
 
 export interface SandboxBackends {
   /** The backend of deployments that name none. */
   readonly defaultType: SandboxType;
   /** The backend of that type, or undefined when this server has none. */
   get(type: string): SandboxBackend | undefined;
-  /**
-   * One backend that sends each deployment's commands to the backend its `sandbox.type` names, for code
-   * that opens sandboxes by deployment id alone (the Files API). `lookup` reads the deployment's sandbox.
-   */
-  routeByDeployment(lookup: DeploymentSandboxLookup): SandboxBackend;
   /** Frees what every backend holds for a deployment (its docker containers). */
   discard(deploymentId: string): Promise<void>;
   /** Releases what the backends hold (the docker backend's containers). */
   close(): Promise<void>;
 }
-
-export type DeploymentSandboxLookup = (deploymentId: string) => Promise<{ type: string; image?: string | undefined } | undefined>;
 
 export type SandboxBackendsConfig = Pick<
   Config,
@@ -75,25 +68,6 @@ export function fromBackends(backends: readonly SandboxBackend[], defaultType?: 
   return {
     defaultType: chosenDefault,
     get: (type) => byType.get(type),
-    routeByDeployment(lookup) {
-      return {
-        type: chosenDefault,
-        check: (spec) => (byType.get(chosenDefault) ?? first).check(spec),
-        open(spec) {
-          let inner: Promise<Sandbox> | undefined;
-          const resolve = (): Promise<Sandbox> =>
-            (inner ??= (async () => {
-              const sandbox = await lookup(spec.deploymentId);
-              const type = sandbox?.type ?? chosenDefault;
-              const backend = byType.get(type);
-              if (!backend) throw new Error(`the deployment's sandbox type "${type}" is not available on this server`);
-              const image = spec.image ?? sandbox?.image;
-              return backend.open({ ...spec, ...(image === undefined ? {} : { image }) });
-            })());
-          return { spec, exec: async (request) => (await resolve()).exec(request) };
-        },
-      };
-    },
     async discard(deploymentId) {
       await Promise.allSettled(backends.map((backend) => backend.discard?.(deploymentId)));
     },
