@@ -12,6 +12,7 @@ import { createBubblewrapBackend } from '../packages/server/src/sandbox/bubblewr
 import { openStore } from '../packages/server/src/store/open-store.ts';
 import { createTestDatabase, postgresBaseUrl, type TestDatabase } from '../packages/server/test/support/databases.ts';
 import { startScriptedModelServer, type ScriptedRequest, type ScriptedTurn } from '../packages/server/test/support/scripted-model-server.ts';
+import { startTestServer } from '../packages/server/test/support/test-server.ts';
 import { startHerm, type HermProcess } from './lib/herm-process.ts';
 import { RunWatcher } from './lib/run-watcher.ts';
 import { readSse } from './lib/sse-reader.ts';
@@ -225,6 +226,38 @@ async function benchStore(store: 'sqlite' | 'postgres', modelUrl: string): Promi
   return rows;
 }
 
+/**
+ * The event pipeline alone (append in batches, commit, fan out, SSE), without a model stream in front of it:
+ * with streamed tokens the AI SDK's per-chunk parsing dominates the cost, which the row above shows.
+ */
+async function benchEventPipeline(store: 'sqlite' | 'postgres'): Promise<BenchRow> {
+  const database = await createTestDatabase(store);
+  const herm = await startTestServer({ dataDir: database.dataDir, ...(database.databaseUrl ? { databaseUrl: database.databaseUrl } : {}) });
+  try {
+    const deployment = await herm.createDeployment();
+    const total = count(100_000);
+    let delivered = 0;
+    let finished = 0;
+    const reader = await readSse(deployment.events.url, herm.adminKey, () => {
+      if (++delivered === total) finished = performance.now();
+    });
+    const started = performance.now();
+    const events = herm.server.services.events;
+    for (let index = 0; index < total; index++) {
+      void events.emit({ deploymentId: deployment.deployment_id, type: 'token', threadId: deployment.thread_id, runId: 'run_pipeline', data: { delta: `t${index}` } });
+      if (index % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve));
+    }
+    while (delivered < total) await new Promise((resolve) => setTimeout(resolve, 10));
+    reader.close();
+    const perSecond = total / ((finished - started) / 1000);
+    console.error(`  ${store} event pipeline alone: ${Math.round(perSecond)} events/s`);
+    return { store, name: 'events persisted + delivered per second, event pipeline alone (in-process)', unit: 'events/s', p50: perSecond, p99: perSecond, samples: total, target: '≥ 50,000' };
+  } finally {
+    await herm.close();
+    await database.drop();
+  }
+}
+
 async function benchSandbox(): Promise<BenchRow[]> {
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'herm-bench-'));
   const sandbox = createBubblewrapBackend({ limits: { timeoutMs: 10_000, maxOutputBytes: 1_048_576 } }).open({
@@ -276,6 +309,7 @@ try {
     }
     console.error(`benchmarking on ${store}…`);
     rows.push(...(await benchStore(store, model.url)));
+    rows.push(await benchEventPipeline(store));
   }
   if (process.env.BENCH_LANGGRAPH !== '0') rows.push(...(await benchLangGraph()));
 } finally {
