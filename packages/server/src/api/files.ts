@@ -5,10 +5,9 @@ import { getMimeType, mimes } from 'hono/utils/mime';
 import { WorkspaceFileError } from '../files/workspace-file-error.ts';
 import { MAX_PATH_LENGTH } from '../files/workspace-file-path.ts';
 import { fileTooLargeMessage } from '../files/workspace-files.ts';
-import type { DeploymentRecord } from '../store/deployments.ts';
 import { ApiError, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
-import { bearerSecurity, errorResponses, json, loadDeployment } from './route-helpers.ts';
+import { bearerSecurity, errorResponses, json, loadReadyDeployment } from './route-helpers.ts';
 import { DeletedFile, ErrorResponse, FileList, idParam, WrittenFile } from './schemas.ts';
 
 const UPLOAD_PATH = /^\/v1\/deployments\/[^/]+\/files$/;
@@ -162,19 +161,6 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
   return app;
 }
 
-/** The workspace exists once provisioning is done; before that the SDK retries the 409. */
-async function loadReadyDeployment(c: Context<AppEnv>, deploymentId: string): Promise<DeploymentRecord> {
-  const deployment = await loadDeployment(c, deploymentId);
-  if (deployment.status !== 'ready') {
-    throw new ApiError(
-      'deployment_not_ready',
-      deployment.status === 'provisioning'
-        ? 'The deployment is still provisioning; retry when its status is ready.'
-        : `The deployment failed to provision: ${deployment.status_reason ?? 'unknown reason'}.`,
-    );
-  }
-  return deployment;
-}
 
 /** The request body, refused with 413 as soon as it is known to exceed `limit` bytes. */
 async function readUpload(c: Context<AppEnv>, limit: number): Promise<Uint8Array> {

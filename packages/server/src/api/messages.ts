@@ -1,9 +1,9 @@
 // POST /v1/deployments/:deployment_id/messages
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { newId } from '../util/ids.ts';
-import { ApiError, notFound } from './api-error.ts';
+import { notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
-import { bearerSecurity, errorResponses, json, jsonBody, loadDeployment } from './route-helpers.ts';
+import { bearerSecurity, errorResponses, json, jsonBody, loadReadyDeployment } from './route-helpers.ts';
 import { ErrorResponse, idParam, SendMessageBody, SendMessageResponse } from './schemas.ts';
 
 export function messageRoutes(): OpenAPIHono<AppEnv> {
@@ -27,16 +27,8 @@ export function messageRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const services = c.get('services');
-      const deployment = await loadDeployment(c, c.req.valid('param').deployment_id);
+      const deployment = await loadReadyDeployment(c, c.req.valid('param').deployment_id);
       const body = c.req.valid('json');
-      if (deployment.status !== 'ready') {
-        throw new ApiError(
-          'deployment_not_ready',
-          deployment.status === 'provisioning'
-            ? 'The deployment is still provisioning; retry when its status is ready.'
-            : `The deployment failed to provision: ${deployment.status_reason ?? 'unknown reason'}.`,
-        );
-      }
       let threadId = body.thread_id ?? deployment.default_thread_id;
       if (threadId === 'new') {
         threadId = (await services.store.threads.create({ id: newId('thread'), deploymentId: deployment.id, title: null })).id;

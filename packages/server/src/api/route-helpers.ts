@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import type { z } from '@hono/zod-openapi';
 import type { DeploymentRecord } from '../store/deployments.ts';
-import { notFound } from './api-error.ts';
+import { ApiError, notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { ErrorResponse } from './schemas.ts';
 
@@ -31,6 +31,20 @@ export function publicOrigin(c: Context<AppEnv>): string {
 export async function loadDeployment(c: Context<AppEnv>, deploymentId: string): Promise<DeploymentRecord> {
   const deployment = await c.get('services').store.deployments.get(c.get('apiKey').account_id, deploymentId);
   if (!deployment) throw notFound('deployment', deploymentId, 'deployment_id');
+  return deployment;
+}
+
+/** A deployment that can do work now; a 409 deployment_not_ready (which the SDK retries) while it provisions. */
+export async function loadReadyDeployment(c: Context<AppEnv>, deploymentId: string): Promise<DeploymentRecord> {
+  const deployment = await loadDeployment(c, deploymentId);
+  if (deployment.status !== 'ready') {
+    throw new ApiError(
+      'deployment_not_ready',
+      deployment.status === 'provisioning'
+        ? 'The deployment is still provisioning; retry when its status is ready.'
+        : `The deployment failed to provision: ${deployment.status_reason ?? 'unknown reason'}.`,
+    );
+  }
   return deployment;
 }
 
