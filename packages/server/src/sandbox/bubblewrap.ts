@@ -8,6 +8,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { BASE_ENVIRONMENT, buildBubblewrapArguments, type BubblewrapFeatures } from './bubblewrap-arguments.ts';
 import { detectHostLayout, type HostLayout } from './bubblewrap-host-layout.ts';
 import { createBoundedOutput } from './bounded-output.ts';
+import { watchCommand } from './command-deadline.ts';
 import type { ExecRequest, ExecResult, Sandbox, SandboxBackend, SandboxLimits, SandboxSpec } from './sandbox.ts';
 
 export { buildBubblewrapArguments, SANDBOX_USER, BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
@@ -137,26 +138,12 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
   child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
 
-  let timedOut = false;
-  let aborted = false;
   const kill = (): void => {
     // SIGKILL on bwrap kills pid 1 of the sandbox's pid namespace (--die-with-parent), and the
     // kernel then kills everything else in it.
     child.kill('SIGKILL');
   };
-  const timer = setTimeout(
-    () => {
-      timedOut = true;
-      kill();
-    },
-    // setTimeout fires at once for delays beyond 2^31 - 1 ms (about 24.8 days).
-    Math.min(timeoutMs, 2 ** 31 - 1),
-  );
-  const onAbort = (): void => {
-    aborted = true;
-    kill();
-  };
-  request.signal?.addEventListener('abort', onAbort, { once: true });
+  const deadline = watchCommand({ timeoutMs, signal: request.signal, kill });
   let graceTimer: NodeJS.Timeout | undefined;
   child.on('exit', () => {
     // 'close' waits for every pipe, including the ones that feed bwrap its arguments and files (fd 3 and up).
@@ -172,13 +159,13 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
       child.once('error', (error) => reject(spawnError(error, context.bwrapPath)));
       child.once('close', (code, signalName) => resolve([code, signalName]));
     });
-    if (aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
+    if (deadline.aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
     const result: ExecResult = {
       exitCode,
       signal,
       stdout: stdout.text(),
       stderr: stderr.text(),
-      timedOut,
+      timedOut: deadline.timedOut,
       truncated: stdout.truncated || stderr.truncated,
       durationMs: performance.now() - startedAt,
     };
@@ -187,7 +174,7 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
         deploymentId: spec.deploymentId,
         exitCode,
         signal,
-        timedOut,
+        timedOut: result.timedOut,
         truncated: result.truncated,
         durationMs: Math.round(result.durationMs * 10) / 10,
       },
@@ -195,9 +182,8 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
     );
     return result;
   } finally {
-    clearTimeout(timer);
+    deadline.dispose();
     clearTimeout(graceTimer);
-    request.signal?.removeEventListener('abort', onAbort);
     if (child.exitCode === null && child.signalCode === null) kill();
   }
 }

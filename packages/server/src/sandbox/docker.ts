@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { createBoundedOutput } from './bounded-output.ts';
+import { watchCommand } from './command-deadline.ts';
 import { BASE_ENVIRONMENT, SANDBOX_USER } from './bubblewrap-arguments.ts';
 import type { SandboxLogger } from './bubblewrap.ts';
 import { createDockerApi, describeEndpoint, DockerApiError, type DockerApi } from './docker-api.ts';
@@ -209,8 +210,6 @@ async function runExec(
     if (newline + 1 < payload.length) stdout.push(payload.subarray(newline + 1));
   });
 
-  let timedOut = false;
-  let aborted = false;
   let streamError: Error | undefined;
   const ended = new Promise<void>((resolve) => {
     stream.on('data', (chunk: Buffer) => {
@@ -237,23 +236,13 @@ async function runExec(
       context.logger?.warn({ err: error, deploymentId: key.deploymentId }, 'could not kill a sandbox command');
     });
   };
-  const timer = setTimeout(
-    () => {
-      timedOut = true;
-      kill();
-    },
-    Math.min(timeoutMs, 2 ** 31 - 1),
-  );
-  const onAbort = (): void => {
-    aborted = true;
-    kill();
-  };
-  request.signal?.addEventListener('abort', onAbort, { once: true });
+  const deadline = watchCommand({ timeoutMs, signal: request.signal, kill });
 
   try {
     await ended;
     await killing;
-    if (aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
+    const { timedOut } = deadline;
+    if (deadline.aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
     if (streamError && !timedOut) throw new Error(`lost the command's output stream from the Docker API: ${streamError.message}`, { cause: streamError });
     const exitCode = timedOut ? null : await waitForExitCode(api, execId);
     const result: ExecResult = {
@@ -278,8 +267,7 @@ async function runExec(
     );
     return result;
   } finally {
-    clearTimeout(timer);
-    request.signal?.removeEventListener('abort', onAbort);
+    deadline.dispose();
     stream.destroy();
   }
 }
