@@ -31,6 +31,11 @@ const configSchema = z.object({
     .regex(IMAGE_REFERENCE, 'must be an image reference such as herm-sandbox:latest')
     .default('herm-sandbox:latest')
     .describe('Image of docker sandboxes; never pulled, build it with scripts/build-sandbox-image.sh'),
+  HERM_ALLOW_UNSANDBOXED: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true')
+    .describe('Allow deployments with sandbox.enabled false: their commands run as plain processes of the server user, with NO isolation'),
   HERM_DOCKER_IDLE_MS: integer(300_000, 100).describe("A deployment's docker container is removed after this long without a command"),
   HERM_COMMAND_TIMEOUT_MS: integer(120_000, 100).describe('Default wall time of one sandboxed command'),
   HERM_MAX_COMMAND_TIMEOUT_MS: integer(600_000, 100).describe('Upper bound a tool call may ask for'),
@@ -45,6 +50,11 @@ const configSchema = z.object({
     .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
     .optional()
     .describe('Encryption key of connector secrets; required to share secrets between several nodes'),
+  HERM_SNAPSHOT_RETENTION_DAYS: z.coerce
+    .number()
+    .positive()
+    .default(30)
+    .describe('Days a workspace snapshot (delete with retain_filesystem=true) is kept before it is deleted'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -16,7 +16,9 @@ import { RunManager } from './runs/run-manager.ts';
 import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
 import { createSandboxBackends, fromBackends } from './sandbox/sandbox-backends.ts';
+import { createUnsandboxedBackend } from './sandbox/unsandboxed.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';
+import { retentionMsFromDays, SnapshotService } from './snapshots/snapshot-service.ts';
 import type { Services } from './services.ts';
 import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
 import { openStore } from './store/open-store.ts';
@@ -75,10 +77,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     : undefined;
   await relay?.start();
   const sandboxBackends = options.sandboxBackend
-    ? fromBackends([options.sandboxBackend])
+    ? fromBackends([
+        options.sandboxBackend,
+        ...(config.HERM_ALLOW_UNSANDBOXED
+          ? [createUnsandboxedBackend({ limits: { timeoutMs: config.HERM_COMMAND_TIMEOUT_MS, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES } })]
+          : []),
+      ])
     : await createSandboxBackends({ config, logger: logger.child({ component: 'sandbox' }) });
   const secretCipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
   let runs: RunManager | undefined;
+  const snapshots = new SnapshotService({
+    store,
+    dataDir: config.dataDir,
+    retentionMs: retentionMsFromDays(config.HERM_SNAPSHOT_RETENTION_DAYS),
+    logger: logger.child({ component: 'snapshots' }),
+  });
   const deployments = new DeploymentService({
     store,
     sandboxBackends,
@@ -86,6 +99,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     provisionWaitMs: config.HERM_PROVISION_WAIT_MS,
     provisionDelayMs: config.HERM_PROVISION_DELAY_MS,
+    allowUnsandboxed: config.HERM_ALLOW_UNSANDBOXED,
+    snapshots,
     onDeleted: async (deploymentId) => runs?.cancelDeployment(deploymentId),
   });
   runs = new RunManager({
@@ -109,6 +124,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     events,
     runs,
     deployments,
+    snapshots,
     files: new WorkspaceFiles({
       openSandbox: (deployment) => {
         const backend = sandboxBackends.get(deployment.sandbox.type);
@@ -138,6 +154,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await deployments.resumeProvisioning();
   // Embedded mode is one process: every run still marked running was interrupted and is ours to resume.
   await runs.recover(store.dialect === 'sqlite');
+  snapshots.start();
   runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
 
   const app = createApp(services);
@@ -159,6 +176,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     close() {
       closing ??= (async () => {
         await runs.stop();
+        await snapshots.stop();
         await sandboxBackends.close();
         await events.drain();
         await relay?.stop();

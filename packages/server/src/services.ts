@@ -8,6 +8,7 @@ import type { EventLog } from './events/event-log.ts';
 import type { WorkspaceFiles } from './files/workspace-files.ts';
 import type { RunManager } from './runs/run-manager.ts';
 import type { SecretCipher } from './secrets/secret-cipher.ts';
+import type { SnapshotService } from './snapshots/snapshot-service.ts';
 import type { Store } from './store/store.ts';
 
 export interface Services {
@@ -17,6 +18,8 @@ export interface Services {
   events: EventLog;
   runs: RunManager;
   deployments: DeploymentService;
+  /** Workspace snapshots of deleted deployments. */
+  snapshots: SnapshotService;
   /** The Files API's access to workspaces, through each deployment's sandbox. */
   files: WorkspaceFiles;
   secretCipher: SecretCipher;

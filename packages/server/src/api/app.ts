@@ -16,6 +16,7 @@ import { messageRoutes } from './messages.ts';
 import { renderReferencePage } from './reference-page.ts';
 import { runRoutes } from './runs.ts';
 import { secretRoutes } from './secrets.ts';
+import { snapshotRoutes } from './snapshots.ts';
 import { threadRoutes } from './threads.ts';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -76,9 +77,9 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   const scoped = createMiddleware<AppEnv>(async function requireMethodScope(c, next) {
     return c.req.method === 'GET' || c.req.method === 'HEAD' ? readScope(c, next) : writeScope(c, next);
   });
-  for (const path of ['/v1/deployments/*', '/v1/secrets/*']) app.use(path, authenticate(services.keys), scoped, idempotency);
+  for (const path of ['/v1/deployments/*', '/v1/secrets/*', '/v1/snapshots/*']) app.use(path, authenticate(services.keys), scoped, idempotency);
 
-  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes(), fileRoutes()]) {
+  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes(), fileRoutes(), snapshotRoutes()]) {
     app.route('/v1', routes);
   }
 

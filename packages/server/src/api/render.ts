@@ -3,6 +3,7 @@ import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord } from '../store/runs.ts';
 import type { MessageRecord, ThreadRecord } from '../store/threads.ts';
 import type { SecretRecord } from '../store/secrets.ts';
+import type { SnapshotRecord } from '../store/snapshots.ts';
 import { toIso } from '../util/time.ts';
 import { WORKSPACE_PATH } from '../sandbox/sandbox.ts';
 
@@ -72,4 +73,15 @@ export function renderMessage(message: MessageRecord) {
 
 export function renderSecret(secret: SecretRecord) {
   return { secret_id: secret.id, name: secret.name, created_at: toIso(secret.created_at)! };
+}
+
+export function renderSnapshot(snapshot: SnapshotRecord) {
+  return {
+    snapshot_id: snapshot.id,
+    deployment_id: snapshot.deployment_id,
+    customer_id: snapshot.customer_id,
+    size_bytes: snapshot.size_bytes,
+    created_at: toIso(snapshot.created_at)!,
+    expires_at: toIso(snapshot.expires_at)!,
+  };
 }

@@ -91,6 +91,11 @@ export const CreateDeploymentBody = z
     skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
     secrets: z.record(secretKey, secretRef).optional().describe('Environment variable names mapped to secret references'),
     features: FeaturesInput.optional(),
+    restore_snapshot_id: z
+      .string()
+      .regex(/^snap_[A-Za-z0-9_]{1,64}$/, 'must be a snapshot id (snap_…)')
+      .optional()
+      .describe("A snapshot (from deleting a deployment with retain_filesystem=true) whose files the new workspace starts with"),
   })
   .superRefine((body, context) => {
     uniqueNames(body.mcp_servers, 'mcp_servers', context);
@@ -245,6 +250,19 @@ export const Secret = z
   .openapi('Secret');
 
 export const SecretList = z.object({ data: z.array(Secret), next_cursor: z.string().nullable() }).openapi('SecretList');
+
+export const Snapshot = z
+  .object({
+    snapshot_id: z.string(),
+    deployment_id: z.string().describe('The deleted deployment whose workspace this is'),
+    customer_id: z.string(),
+    size_bytes: z.number().int().describe('Size of the compressed archive (tar.gz)'),
+    created_at: z.string(),
+    expires_at: z.string().describe('When the snapshot is deleted'),
+  })
+  .openapi('Snapshot');
+
+export const SnapshotList = z.object({ data: z.array(Snapshot), next_cursor: z.string().nullable() }).openapi('SnapshotList');
 
 export const FileEntry = z
   .object({

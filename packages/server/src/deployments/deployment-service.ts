@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ApiError, validationError } from '../api/api-error.ts';
+import { ApiError, notFound, validationError } from '../api/api-error.ts';
 import { DEFAULT_MODEL, InvalidModelError, parseModelName } from '../models/index.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
 import { fetchSkill, parseSkill, SkillParseError } from '../skills/parse-skill.ts';
@@ -14,6 +14,7 @@ import type {
   SandboxConfig,
   SkillConfig,
 } from '../store/deployments.ts';
+import type { SnapshotService } from '../snapshots/snapshot-service.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
@@ -36,6 +37,8 @@ export interface CreateDeploymentInput {
   skills?: SkillConfig[] | undefined;
   secrets?: Record<string, string> | undefined;
   features?: Partial<FeatureFlags> | undefined;
+  /** A snapshot of this account whose files the new workspace starts with. */
+  restore_snapshot_id?: string | undefined;
 }
 
 export interface UpdateDeploymentInput {
@@ -61,6 +64,10 @@ export interface DeploymentServiceOptions {
   logger: Logger;
   provisionWaitMs: number;
   provisionDelayMs: number;
+  /** HERM_ALLOW_UNSANDBOXED: whether deployments may set sandbox.enabled false. */
+  allowUnsandboxed: boolean;
+  /** Compressed workspace snapshots, kept on delete with retain_filesystem and restored on create. */
+  snapshots: SnapshotService;
   /** Called after a deployment is deleted, to stop its runs. */
   onDeleted?: (deploymentId: string) => Promise<void>;
 }
@@ -125,18 +132,33 @@ export class DeploymentService {
 
   async #resolveSandbox(input: SandboxInput | undefined, current?: SandboxConfig): Promise<SandboxConfig> {
     const { sandboxBackends } = this.#options;
-    const type = input?.type ?? current?.type ?? sandboxBackends.defaultType;
+    const enabled = input?.enabled ?? current?.enabled ?? true;
+    const persistent = input?.persistent_filesystem ?? current?.persistent_filesystem ?? true;
+    if (!enabled) {
+      if (!this.#options.allowUnsandboxed) {
+        throw validationError(
+          'sandbox.enabled',
+          'This server does not allow deployments without a sandbox (its operator can allow them with HERM_ALLOW_UNSANDBOXED=true; commands then run with no isolation).',
+        );
+      }
+      if (input?.type !== undefined) throw validationError('sandbox.type', 'sandbox.type applies only when sandbox.enabled is true.');
+      if (typeof input?.image === 'string') throw validationError('sandbox.image', 'sandbox.image applies to the docker sandbox only.');
+      if (!persistent) {
+        throw validationError('sandbox.persistent_filesystem', 'Non-persistent workspaces are not supported by this server yet.');
+      }
+      return { enabled: false, type: 'none', persistent_filesystem: true };
+    }
+    // A deployment that leaves unsandboxed mode goes back to the server's default backend.
+    const currentType = current?.type === 'none' ? undefined : current?.type;
+    const type = input?.type ?? currentType ?? sandboxBackends.defaultType;
     // An image chosen for a docker sandbox does not carry over to another type.
     const image = input?.image === null ? undefined : (input?.image ?? (type === current?.type ? current.image : undefined));
     const sandbox: SandboxConfig = {
-      enabled: input?.enabled ?? current?.enabled ?? true,
+      enabled: true,
       type,
-      persistent_filesystem: input?.persistent_filesystem ?? current?.persistent_filesystem ?? true,
+      persistent_filesystem: persistent,
       ...(image === undefined ? {} : { image }),
     };
-    if (!sandbox.enabled) {
-      throw validationError('sandbox.enabled', 'This server does not allow deployments without a sandbox.');
-    }
     const backend = sandboxBackends.get(sandbox.type);
     if (!backend) {
       throw validationError('sandbox.type', `The ${sandbox.type} sandbox backend is not available on this server; use "${sandboxBackends.defaultType}".`);
@@ -167,9 +189,21 @@ export class DeploymentService {
     const secrets = input.secrets ?? {};
     await this.#validateSkills(skills);
     await this.#validateSecrets(accountId, secrets);
+    const id = newId('deployment');
+    if (input.restore_snapshot_id !== undefined) {
+      const snapshot = await this.#options.snapshots.get(accountId, input.restore_snapshot_id);
+      if (!snapshot) throw notFound('snapshot', input.restore_snapshot_id, 'restore_snapshot_id');
+      // Unpacked before the deployment exists, so its first run already sees the files.
+      try {
+        await this.#options.snapshots.restore(snapshot, this.workspaceDir(id));
+      } catch (error) {
+        await fs.rm(this.workspaceDir(id), { recursive: true, force: true });
+        throw error;
+      }
+    }
     const now = Date.now();
     const record = await this.#options.store.deployments.create({
-      id: newId('deployment'),
+      id,
       account_id: accountId,
       customer_id: input.customer_id,
       name: input.name,
@@ -286,12 +320,17 @@ export class DeploymentService {
     await this.#options.sandboxBackends.discard(deployment.id);
     const workspace = this.workspaceDir(deployment.id);
     if (retainFilesystem) {
-      // Kept as a plain directory for now; compressed, expiring snapshots are issue #4.
-      const retained = path.join(this.#options.dataDir, 'retained', deployment.id);
-      await fs.mkdir(path.dirname(retained), { recursive: true });
-      await fs.rename(workspace, retained).catch(() => {});
-    } else {
-      await fs.rm(workspace, { recursive: true, force: true });
+      try {
+        await this.#options.snapshots.capture(deployment, workspace);
+      } catch (error) {
+        // The deployment is gone already; its files must not be: they stay as a plain directory for the operator.
+        const retained = path.join(this.#options.dataDir, 'retained', deployment.id);
+        this.#options.logger.error({ err: error, deploymentId: deployment.id, retained }, 'workspace snapshot failed; the workspace is kept as a directory');
+        await fs.mkdir(path.dirname(retained), { recursive: true });
+        await fs.rename(workspace, retained).catch(() => {});
+        return;
+      }
     }
+    await fs.rm(workspace, { recursive: true, force: true });
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap.ts';
 import { createDockerBackend } from './docker.ts';
 import type { SandboxBackend, SandboxType } from './sandbox.ts';
+import { createUnsandboxedBackend } from './unsandboxed.ts';
 
 export interface SandboxBackends {
   /** The backend of deployments that name none. */
@@ -24,6 +25,7 @@ export type SandboxBackendsConfig = Pick<
   | 'HERM_DOCKER_IDLE_MS'
   | 'HERM_COMMAND_TIMEOUT_MS'
   | 'HERM_MAX_OUTPUT_BYTES'
+  | 'HERM_ALLOW_UNSANDBOXED'
 >;
 
 export interface SandboxBackendsOptions {
@@ -44,6 +46,8 @@ export async function createSandboxBackends(options: SandboxBackendsOptions): Pr
       idleMs: config.HERM_DOCKER_IDLE_MS,
       logger,
     }),
+    // Never a default: only deployments that ask for sandbox.enabled false get it.
+    ...(config.HERM_ALLOW_UNSANDBOXED ? [createUnsandboxedBackend({ limits, logger })] : []),
   ];
   let defaultType: SandboxType = config.HERM_SANDBOX === 'docker' ? 'docker' : 'bubblewrap';
   if (config.HERM_SANDBOX !== 'bubblewrap') {

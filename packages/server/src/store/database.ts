@@ -130,6 +130,16 @@ export interface IdempotencyKeysTable {
   created_at: number;
 }
 
+export interface SnapshotsTable {
+  id: string;
+  account_id: string;
+  deployment_id: string;
+  customer_id: string;
+  size_bytes: number;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -142,6 +152,7 @@ export interface Database {
   run_inputs: RunInputsTable;
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  snapshots: SnapshotsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -56,6 +56,13 @@ const MIGRATIONS: string[][] = [
       response_body TEXT, created_at BIGINT NOT NULL, PRIMARY KEY (account_id, key))`,
   ],
   [`ALTER TABLE run_inputs ADD COLUMN attachments TEXT`, `ALTER TABLE messages ADD COLUMN attachments TEXT`],
+  [
+    `CREATE TABLE snapshots (
+      id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), deployment_id TEXT NOT NULL,
+      customer_id TEXT NOT NULL, size_bytes BIGINT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)`,
+    `CREATE INDEX snapshots_account_created ON snapshots (account_id, created_at, id)`,
+    `CREATE INDEX snapshots_expires ON snapshots (expires_at)`,
+  ],
 ];
 
 /** Applies the migrations not yet recorded in herm_migrations, each in its own transaction. */

@@ -6,6 +6,7 @@ import { EventRepository } from './events.ts';
 import { IdempotencyRepository } from './idempotency.ts';
 import { RunRepository } from './runs.ts';
 import { SecretRepository } from './secrets.ts';
+import { SnapshotRepository } from './snapshots.ts';
 import { ThreadRepository } from './threads.ts';
 
 export class Store {
@@ -18,6 +19,7 @@ export class Store {
   readonly runs: RunRepository;
   readonly events: EventRepository;
   readonly idempotency: IdempotencyRepository;
+  readonly snapshots: SnapshotRepository;
 
   constructor(db: Db, dialect: Dialect) {
     this.db = db;
@@ -29,6 +31,7 @@ export class Store {
     this.runs = new RunRepository(db, dialect);
     this.events = new EventRepository(db, dialect);
     this.idempotency = new IdempotencyRepository(db);
+    this.snapshots = new SnapshotRepository(db);
   }
 
   async close(): Promise<void> {

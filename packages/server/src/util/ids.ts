@@ -24,6 +24,7 @@ export const ID_PREFIXES = {
   message: 'msg',
   secret: 'sec',
   event: 'evt',
+  snapshot: 'snap',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
