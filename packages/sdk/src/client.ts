@@ -22,6 +22,7 @@ import { sleep } from './internal/sleep.ts';
 import { Deployments } from './resources/deployments/deployments.ts';
 import { Files } from './resources/files.ts';
 import { Secrets } from './resources/secrets.ts';
+import { Snapshots } from './resources/snapshots.ts';
 import { Threads } from './resources/threads.ts';
 import { VERSION } from './version.ts';
 
@@ -103,6 +104,7 @@ export class Herm {
   readonly threads: Threads;
   readonly secrets: Secrets;
   readonly files: Files;
+  readonly snapshots: Snapshots;
 
   /** @throws HermError when no API key is given and `PRISM_API_KEY` is unset. */
   constructor(options: ClientOptions = {}) {
@@ -123,6 +125,7 @@ export class Herm {
     this.threads = new Threads(this);
     this.secrets = new Secrets(this);
     this.files = new Files(this);
+    this.snapshots = new Snapshots(this);
   }
 
   /** A copy of this client with some settings changed. */

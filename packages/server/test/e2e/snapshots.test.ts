@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import Herm from 'herm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
@@ -135,6 +136,26 @@ describe('snapshots', () => {
     expect(escaped.status).not.toBe(200);
     // Restoring does not use the snapshot up.
     expect((await herm.request('GET', `/v1/snapshots/${snapshotId}`)).status).toBe(200);
+  });
+
+  it('is reachable through the SDK: list, get, download, restore', async () => {
+    const client = new Herm({ apiKey: herm.adminKey, baseURL: herm.url });
+    const listed = [];
+    for await (const snapshot of client.snapshots.list({ customer_id: customerId })) listed.push(snapshot.snapshot_id);
+    expect(listed).toEqual([snapshotId]);
+    expect(await client.snapshots.get(snapshotId)).toMatchObject({ snapshot_id: snapshotId, deployment_id: deletedId });
+    const archive = Buffer.from(await client.snapshots.download(snapshotId));
+    expect(readTar(gunzipSync(archive)).some((entry) => entry.name === 'briefs/q3/brief.md')).toBe(true);
+    const restored = await client.deployments.create({
+      customer_id: customerId,
+      name: 'restored via SDK',
+      system_prompt: 'p',
+      model: 'openai-compatible/m',
+      restore_snapshot_id: snapshotId,
+    });
+    const file = await client.files.read(restored.deployment_id, { path: 'briefs/q3/brief.md' });
+    expect(await file.text()).toBe('Run at dawn.\n');
+    await expect(client.snapshots.get('snap_unknown')).rejects.toMatchObject({ status: 404 });
   });
 
   it('answers 404 naming restore_snapshot_id for an unknown snapshot, and 400 for a malformed one', async () => {

@@ -118,6 +118,8 @@ export interface DeploymentCreateParams {
   /** Environment variable name → secret reference (`sec_…`) for connectors. */
   secrets?: Record<string, string>;
   features?: Partial<Features>;
+  /** `snap_…`: start the workspace with the files of a snapshot kept by a delete with `retain_filesystem`. */
+  restore_snapshot_id?: string;
 }
 
 /**
