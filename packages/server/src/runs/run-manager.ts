@@ -68,7 +68,11 @@ export class RunManager {
   #start(run: RunRecord, deployment: DeploymentRecord): void {
     if (this.#active.has(run.id) || this.#stopped) return;
     const controller = new AbortController();
-    const done = this.#execute(run, deployment, controller).finally(() => this.#active.delete(run.id));
+    // The run begins on the next turn of the event loop, after the response that started it has been written:
+    // its first steps are CPU-heavy (model setup, request) and would otherwise hold that response back.
+    const done = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#execute(run, deployment, controller))
+      .finally(() => this.#active.delete(run.id));
     this.#active.set(run.id, { controller, done });
   }
 
