@@ -43,6 +43,15 @@ async function api(server: ChildServer, key: string, method: string, urlPath: st
   return { status: response.status, body: (await response.json()) as any };
 }
 
+/** A server on a fresh data directory with one deployment, and an event stream open on it. */
+async function startWithDeployment(adminKey: string) {
+  const env = { HERM_DATA_DIR: newDataDir(), HERM_ADMIN_KEY: adminKey };
+  const first = await start(env);
+  const deployment = (await api(first, adminKey, 'POST', '/v1/deployments', { customer_id: 'c', name: 'n', system_prompt: 'p', model: 'openai-compatible/m' })).body;
+  const stream = await openSse(`${first.url}/v1/deployments/${deployment.deployment_id}/events`, adminKey);
+  return { env, key: adminKey, first, deployment, stream };
+}
+
 const endOf = (runId: string) => (event: WireEvent) =>
   event.type === 'run_status' && event.data.run_id === runId && ['completed', 'error'].includes(event.data.status);
 
@@ -76,11 +85,7 @@ describe('herm serve', () => {
   });
 
   it('replays events after Last-Event-ID across a restart, with no gap and no duplicate', async () => {
-    const env = { HERM_DATA_DIR: newDataDir(), HERM_ADMIN_KEY: 'herm_sk_restart_test_key_123' };
-    const key = env.HERM_ADMIN_KEY;
-    const first = await start(env);
-    const deployment = (await api(first, key, 'POST', '/v1/deployments', { customer_id: 'c', name: 'n', system_prompt: 'p', model: 'openai-compatible/m' })).body;
-    const stream = await openSse(`${first.url}/v1/deployments/${deployment.deployment_id}/events`, key);
+    const { env, key, first, deployment, stream } = await startWithDeployment('herm_sk_restart_test_key_123');
     model.enqueue({ text: ['one ', 'two ', 'three'] });
     const run = (await api(first, key, 'POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'count' })).body;
     await stream.waitFor(endOf(run.run_id));
@@ -98,12 +103,7 @@ describe('herm serve', () => {
   });
 
   it('resumes a run after kill -9 and loses or duplicates no event', async () => {
-    const env = { HERM_DATA_DIR: newDataDir(), HERM_ADMIN_KEY: 'herm_sk_crash_test_key_1234' };
-    const key = env.HERM_ADMIN_KEY;
-    const first = await start(env);
-    const deployment = (await api(first, key, 'POST', '/v1/deployments', { customer_id: 'c', name: 'n', system_prompt: 'p', model: 'openai-compatible/m' })).body;
-    const url = `${first.url}/v1/deployments/${deployment.deployment_id}/events`;
-    const stream = await openSse(url, key);
+    const { env, key, first, deployment, stream } = await startWithDeployment('herm_sk_crash_test_key_1234');
     const position = stream.headers.get('herm-stream-position')!;
     model.enqueue(
       { toolCalls: [{ name: 'write_file', arguments: { path: 'progress.txt', content: 'step one done' } }] },
@@ -137,11 +137,7 @@ describe('herm serve', () => {
   });
 
   it('answers a tool call cut off by kill -9 with an error instead of running it twice', async () => {
-    const env = { HERM_DATA_DIR: newDataDir(), HERM_ADMIN_KEY: 'herm_sk_crash_tool_test_key_1' };
-    const key = env.HERM_ADMIN_KEY;
-    const first = await start(env);
-    const deployment = (await api(first, key, 'POST', '/v1/deployments', { customer_id: 'c', name: 'n', system_prompt: 'p', model: 'openai-compatible/m' })).body;
-    const stream = await openSse(`${first.url}/v1/deployments/${deployment.deployment_id}/events`, key);
+    const { env, key, first, deployment, stream } = await startWithDeployment('herm_sk_crash_tool_test_key_1');
     const position = stream.headers.get('herm-stream-position')!;
     model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command: 'echo run >> runs.log; sleep 30' } }] }, { text: 'The command was interrupted.' });
     const run = (await api(first, key, 'POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'go' })).body;

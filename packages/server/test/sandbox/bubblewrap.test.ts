@@ -1,6 +1,6 @@
 // Every isolation promise of the bubblewrap backend, proven by a real escape attempt through exec().
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,24 +10,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
 import type { Sandbox } from '../../src/sandbox/sandbox.ts';
+import { hostProcessesMatching } from '../support/host-processes.ts';
 import { bubblewrapUnavailable, makeTemporaryDirectory, removeDirectory, TEST_LIMITS } from './bubblewrap-test-support.ts';
 
 const FAKE_PROVIDER_KEY = 'sk-test-secret';
-
-/** Host processes whose command line contains `marker` (the host sees every pid namespace). */
-async function hostProcessesMatching(marker: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const commandLine = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
-      if (commandLine.includes(marker)) found.push(`${entry}: ${commandLine}`);
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
-}
 
 function uniqueSleepSeconds(): string {
   return `${40 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 1e6)}`;

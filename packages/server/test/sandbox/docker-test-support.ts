@@ -1,6 +1,6 @@
 // Shared by the docker sandbox tests: whether a real Docker Engine API (Docker, or Podman's service)
 // with the sandbox image answers here, and how to look at the host's processes and the daemon's containers.
-import { readdir, readFile } from 'node:fs/promises';
+export { hostProcessesMatching } from '../support/host-processes.ts';
 import { createDockerApi } from '../../src/sandbox/docker-api.ts';
 import { createDockerBackend, DEFAULT_DOCKER_IMAGE } from '../../src/sandbox/docker.ts';
 import { DEPLOYMENT_LABEL } from '../../src/sandbox/docker-container-config.ts';
@@ -48,24 +48,6 @@ export async function removeContainer(id: string): Promise<void> {
   } finally {
     api.close();
   }
-}
-
-/**
- * Host processes whose command line contains `marker`. The daemon runs on this machine in CI, and the
- * host sees every pid namespace; with a remote daemon this finds nothing, and the checks pass vacuously.
- */
-export async function hostProcessesMatching(marker: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const commandLine = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
-      if (commandLine.includes(marker)) found.push(`${entry}: ${commandLine}`);
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
 }
 
 export function uniqueSleepSeconds(): string {
