@@ -109,7 +109,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sandboxBackends,
     tools: { ...createBuiltinTools({ maxShellTimeoutSeconds: Math.floor(config.HERM_MAX_COMMAND_TIMEOUT_MS / 1000) }) },
     secrets: secretCipher,
-    workspaceDir: (deploymentId) => deployments.workspaceDir(deploymentId),
+    sandboxSpec: (deployment, specOptions) => deployments.sandboxSpec(deployment, specOptions),
     nodeId,
     leaseMs: config.HERM_RUN_LEASE_MS,
     maxSteps: config.HERM_MAX_STEPS,
@@ -129,12 +129,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       openSandbox: (deployment) => {
         const backend = sandboxBackends.get(deployment.sandbox.type);
         if (!backend) throw new Error(`The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`);
-        return backend.open({
-          deploymentId: deployment.id,
-          workspaceDir: deployments.workspaceDir(deployment.id),
-          network: false,
-          ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
-        });
+        return backend.open(deployments.sandboxSpec(deployment));
       },
       maxFileBytes: filesSettings.maxFileBytes,
       maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,

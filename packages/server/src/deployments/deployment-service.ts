@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ApiError, notFound, validationError } from '../api/api-error.ts';
 import { DEFAULT_MODEL, InvalidModelError, parseModelName } from '../models/index.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
+import type { SandboxSpec } from '../sandbox/sandbox.ts';
 import { fetchSkill, parseSkill, SkillParseError } from '../skills/parse-skill.ts';
 import type {
   DeploymentChanges,
@@ -100,6 +101,20 @@ export class DeploymentService {
 
   workspaceDir(deploymentId: string): string {
     return path.join(this.#options.dataDir, 'workspaces', deploymentId);
+  }
+
+  /**
+   * What a deployment's commands run in: its workspace, network policy and limits. The one place
+   * that turns a deployment's `sandbox` settings into a SandboxSpec, for runs and the Files API alike.
+   */
+  sandboxSpec(deployment: DeploymentRecord, options: { env?: Record<string, string> } = {}): SandboxSpec {
+    return {
+      deploymentId: deployment.id,
+      workspaceDir: this.workspaceDir(deployment.id),
+      network: false,
+      ...(options.env ? { env: options.env } : {}),
+      ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
+    };
   }
 
   async #validateSkills(skills: SkillConfig[]): Promise<void> {

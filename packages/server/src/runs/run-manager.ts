@@ -7,6 +7,7 @@ import { contextWindowTokens, resolveModel } from '../models/index.ts';
 import { HANDOFF_REASON, runAgent } from '../runtime/hermes.ts';
 import type { BuiltinTool } from '../runtime/tools/tool.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
+import type { SandboxSpec } from '../sandbox/sandbox.ts';
 import type { SecretCipher } from '../secrets/secret-cipher.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord, SubmitResult } from '../store/runs.ts';
@@ -20,7 +21,8 @@ export interface RunManagerOptions {
   sandboxBackends: SandboxBackends;
   tools: Record<string, BuiltinTool>;
   secrets: SecretCipher;
-  workspaceDir: (deploymentId: string) => string;
+  /** The sandbox a deployment's commands run in (DeploymentService.sandboxSpec). */
+  sandboxSpec: (deployment: DeploymentRecord, options: { env: Record<string, string> }) => SandboxSpec;
   nodeId: string;
   leaseMs: number;
   maxSteps: number;
@@ -115,13 +117,7 @@ export class RunManager {
           model: this.#options.modelOverride?.(deployment.model) ?? resolveModel(deployment.model, this.#options.modelEnvironment),
           contextTokens: contextWindowTokens(deployment.model, this.#options.modelEnvironment),
         }),
-        sandbox: sandboxBackend.open({
-          deploymentId: deployment.id,
-          workspaceDir: this.#options.workspaceDir(deployment.id),
-          network: false,
-          env: environment,
-          ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
-        }),
+        sandbox: sandboxBackend.open(this.#options.sandboxSpec(deployment, { env: environment })),
         tools: this.#options.tools,
         maxSteps: this.#options.maxSteps,
         signal: controller.signal,
