@@ -3,23 +3,26 @@
 // bench/results/latest.json, docs/benchmarks.md and docs/benchmarks.svg.
 // Figures are percentiles of many iterations in one run; these shared 2-core machines are noisy.
 // BENCH_SCALE=0.2 shrinks every count (a quick look); BENCH_STORES=sqlite skips PostgreSQL.
+// `npm run bench -- --only sandbox` (or sqlite, postgres, langgraph; comma-separated) runs only those groups
+// and leaves docs/benchmarks.md as it is: a partial run's figures go to bench/results/only-<groups>.json.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createBubblewrapBackend } from '../packages/server/src/sandbox/bubblewrap.ts';
 import { openStore } from '../packages/server/src/store/open-store.ts';
 import { createTestDatabase, postgresBaseUrl, type TestDatabase } from '../packages/server/test/support/databases.ts';
 import { startScriptedModelServer, type ScriptedRequest, type ScriptedTurn } from '../packages/server/test/support/scripted-model-server.ts';
 import { startTestServer } from '../packages/server/test/support/test-server.ts';
 import { startHerm, type HermProcess } from './lib/herm-process.ts';
 import { RunWatcher } from './lib/run-watcher.ts';
+import { benchSandboxes } from './lib/sandbox-bench.ts';
 import { readSse } from './lib/sse-reader.ts';
 import { summarize, type Summary } from './lib/stats.ts';
 import { writeReport, type BenchRow } from './lib/report.ts';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const GROUPS = ['sandbox', 'sqlite', 'postgres', 'langgraph'] as const;
+type Group = (typeof GROUPS)[number];
 const count = (full: number) => Math.max(1, Math.round(full * SCALE));
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -258,24 +261,6 @@ async function benchEventPipeline(store: 'sqlite' | 'postgres'): Promise<BenchRo
   }
 }
 
-async function benchSandbox(): Promise<BenchRow[]> {
-  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'herm-bench-'));
-  const sandbox = createBubblewrapBackend({ limits: { timeoutMs: 10_000, maxOutputBytes: 1_048_576 } }).open({
-    deploymentId: 'dep_bench',
-    workspaceDir: workspace,
-  });
-  const times: number[] = [];
-  for (let index = 0; index < count(200) + 10; index++) {
-    const started = performance.now();
-    await sandbox.exec({ command: 'true' });
-    if (index >= 10) times.push(performance.now() - started);
-  }
-  fs.rmSync(workspace, { recursive: true, force: true });
-  const summary = summarize(times);
-  console.error(`  sandboxed true (bubblewrap): p50 ${summary.p50.toFixed(1)} ms`);
-  return [{ store: '-', name: 'sandboxed `true` (bubblewrap)', unit: 'ms', ...summary, target: 'p50 ≤ 10 ms' }];
-}
-
 /** The same workload against LangGraph's JS API server (bench/langgraph), for the side-by-side ratios. */
 async function benchLangGraph(): Promise<BenchRow[]> {
   const directory = path.join(ROOT, 'bench/langgraph');
@@ -296,24 +281,43 @@ async function benchLangGraph(): Promise<BenchRow[]> {
   ];
 }
 
-const model = await startScriptedModelServer({ recordRequests: false });
-model.setHandler(scriptedTurn);
-const stores: ('sqlite' | 'postgres')[] = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[];
+/** The groups `--only a,b` (or `--only=a,b`) names, or undefined for a full run. */
+function onlyGroups(argv: string[]): Group[] | undefined {
+  const index = argv.findIndex((argument) => argument === '--only' || argument.startsWith('--only='));
+  if (index === -1) return undefined;
+  const value = argv[index]!.startsWith('--only=') ? argv[index]!.slice('--only='.length) : (argv[index + 1] ?? '');
+  const groups = value.split(',').filter(Boolean);
+  const unknown = groups.filter((group) => !(GROUPS as readonly string[]).includes(group));
+  if (groups.length === 0 || unknown.length > 0) {
+    console.error(`--only takes one or more of ${GROUPS.join(', ')} (comma-separated); got ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return groups as Group[];
+}
+
+const only = onlyGroups(process.argv.slice(2));
+const runs = (group: Group) => only === undefined || only.includes(group);
+const stores = ((process.env.BENCH_STORES ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[]).filter(runs);
+const model = stores.length > 0 ? await startScriptedModelServer({ recordRequests: false }) : undefined;
+model?.setHandler(scriptedTurn);
 const rows: BenchRow[] = [];
 try {
-  rows.push(...(await benchSandbox()));
+  if (runs('sandbox')) {
+    console.error('benchmarking the sandboxes…');
+    rows.push(...(await benchSandboxes({ count })));
+  }
   for (const store of stores) {
     if (store === 'postgres' && !(await postgresBaseUrl())) {
       console.error('PostgreSQL skipped: set HERM_TEST_DATABASE_URL=postgres://… to include it');
       continue;
     }
     console.error(`benchmarking on ${store}…`);
-    rows.push(...(await benchStore(store, model.url)));
+    rows.push(...(await benchStore(store, model!.url)));
     rows.push(await benchEventPipeline(store));
   }
-  if (process.env.BENCH_LANGGRAPH !== '0') rows.push(...(await benchLangGraph()));
+  if (runs('langgraph') && process.env.BENCH_LANGGRAPH !== '0') rows.push(...(await benchLangGraph()));
 } finally {
-  await model.close();
+  await model?.close();
 }
-writeReport(ROOT, rows, { scale: SCALE });
+writeReport(ROOT, rows, { scale: SCALE, ...(only ? { only } : {}) });
 process.exit(0);

@@ -29,9 +29,12 @@ export function markdownTable(rows: BenchRow[]): string {
   return lines.join('\n');
 }
 
+// Single long measurements that would squash every other bar of the chart; they stay in the table.
+const OFF_CHART = ['replay', 'docker cold start'];
+
 /** Latency rows as horizontal bars (p50 solid, p99 light), one group per measurement, SQLite and PostgreSQL side by side. */
 export function latencyChart(rows: BenchRow[]): string {
-  const latency = rows.filter((row) => row.unit === 'ms' && !row.name.startsWith('replay') && row.store !== 'langgraph');
+  const latency = rows.filter((row) => row.unit === 'ms' && !OFF_CHART.some((prefix) => row.name.startsWith(prefix)) && row.store !== 'langgraph');
   const max = Math.max(...latency.map((row) => row.p99), 1);
   const barWidth = 420;
   const rowHeight = 22;
@@ -79,7 +82,11 @@ export function comparisonTable(rows: BenchRow[]): string {
   return lines.length > 2 ? lines.join('\n') : '_LangGraph was not measured in this run (BENCH_LANGGRAPH=0)._';
 }
 
-export function writeReport(root: string, rows: BenchRow[], options: { scale: number }): void {
+/**
+ * A full run writes bench/results/latest.json, docs/benchmarks.md and its chart. A partial one (`only`) prints
+ * the same table and writes bench/results/only-<groups>.json, leaving the full run's report as it is.
+ */
+export function writeReport(root: string, rows: BenchRow[], options: { scale: number; only?: readonly string[] }): void {
   const machine = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -90,9 +97,16 @@ export function writeReport(root: string, rows: BenchRow[], options: { scale: nu
   const date = new Date().toISOString();
   const table = markdownTable(rows.filter((row) => row.store !== 'langgraph'));
   const comparison = comparisonTable(rows);
-  process.stdout.write(`\nHerm benchmarks — ${machine.cpus} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, scale ${options.scale}\n\n${table}\n\n${comparison}\n`);
   const results = path.join(root, 'bench/results');
   fs.mkdirSync(results, { recursive: true });
+  if (options.only) {
+    const file = path.join(results, `only-${options.only.join('-')}.json`);
+    process.stdout.write(`\nHerm benchmarks (only ${options.only.join(', ')}) — ${machine.cpus} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, scale ${options.scale}\n\n${table}\n`);
+    fs.writeFileSync(file, JSON.stringify({ date, machine, scale: options.scale, only: options.only, rows }, null, 2));
+    process.stdout.write(`\nwritten to ${path.relative(root, file)}; docs/benchmarks.md is left as it is (a full run rewrites it)\n`);
+    return;
+  }
+  process.stdout.write(`\nHerm benchmarks — ${machine.cpus} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, scale ${options.scale}\n\n${table}\n\n${comparison}\n`);
   fs.writeFileSync(path.join(results, 'latest.json'), JSON.stringify({ date, machine, scale: options.scale, rows }, null, 2));
   fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
   fs.writeFileSync(path.join(root, 'docs/benchmarks.svg'), latencyChart(rows));

@@ -50,10 +50,6 @@ export async function removeContainer(id: string): Promise<void> {
   }
 }
 
-export function uniqueSleepSeconds(): string {
-  return `${40 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 1e6)}`;
-}
-
 /** Polls `condition` every 50 ms until it holds or `timeoutMs` passes; returns whether it held. */
 export async function eventually(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

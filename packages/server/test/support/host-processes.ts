@@ -16,3 +16,8 @@ export async function hostProcessesMatching(marker: string): Promise<string[]> {
   }
   return found;
 }
+
+/** A `sleep` duration no other process is likely to use: a command line to find again with hostProcessesMatching. */
+export function uniqueSleepSeconds(): string {
+  return `${40 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 1e6)}`;
+}
