@@ -6,10 +6,11 @@
 #
 #   --from host          (default, ~1 s, offline) copies a shell, coreutils and the usual text,
 #                        archive and process tools from this machine, with the libraries `ldd`
-#                        lists for them. Enough for every built-in tool (shell, read/write/edit_file).
+#                        lists for them. Enough for every built-in tool (shell, read/write/edit_file);
+#                        socat (needed for sandbox.network allowlists) and curl when the host has them.
 #   --from debootstrap   (~35 s, needs a Debian mirror, root and the `debootstrap` package) a real
-#                        Debian minbase tree, plus the packages named by --include (for example
-#                        python3,git,curl,ca-certificates).
+#                        Debian minbase tree with socat, plus the packages named by --include (for
+#                        example python3,git,curl,ca-certificates).
 #   IMAGE                the tag to create; default herm-sandbox:latest (HERM_DOCKER_IMAGE's default).
 #
 # Either way the image holds a `sandbox` user (uid/gid 1000, home /workspace), an empty /workspace and
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --from=*) from="${1#--from=}"; shift ;;
     --include) include="${2:?--include needs a comma-separated package list}"; shift 2 ;;
     --include=*) include="${1#--include=}"; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "build-sandbox-image: unknown option $1" >&2; exit 2 ;;
     *) image="$1"; shift ;;
   esac
@@ -45,10 +46,11 @@ HOST_COMMANDS=(
   ls cat cp mv rm mkdir rmdir ln chmod chown chgrp touch head tail wc sort uniq cut tr tee env id whoami
   pwd dirname basename date sleep true false echo printf test '[' expr seq yes stat du df readlink realpath
   mktemp nohup timeout nproc uname od split join paste comm fold fmt nl tac install truncate shuf numfmt tsort
-  sha1sum sha256sum sha512sum md5sum base64 cksum sync
+  sha1sum sha256sum sha512sum md5sum base64 cksum sync dd fallocate
   find xargs grep egrep fgrep sed awk gawk mawk diff cmp patch
   tar gzip gunzip zcat xz unxz bzip2 bunzip2 zip unzip
   ps kill pgrep pkill setsid rev hexdump xxd iconv getent which file less more jq
+  socat curl
 )
 
 copy_with_parents() { # copy host file $1 (dereferenced) to the same path under the rootfs
@@ -71,8 +73,9 @@ build_from_host() {
     while read -r library; do libraries+=("$library"); done < <(ldd "$path" 2>/dev/null | grep -o '/[^ ]*' || true)
   done
   for library in $(printf '%s\n' "${libraries[@]}" | sort -u); do copy_with_parents "$library"; done
-  # `file` needs its magic database; C.UTF-8 (LANG in the sandbox) needs its locale files.
-  for data in /usr/lib/file/magic.mgc /usr/share/misc/magic.mgc /usr/lib/locale/C.utf8 /usr/lib/locale/C.UTF-8; do
+  # `file` needs its magic database; C.UTF-8 (LANG in the sandbox) needs its locale files; curl (through the
+  # egress proxy of sandbox.network) needs the TLS trust roots.
+  for data in /usr/lib/file/magic.mgc /usr/share/misc/magic.mgc /usr/lib/locale/C.utf8 /usr/lib/locale/C.UTF-8 /etc/ssl/certs/ca-certificates.crt; do
     [ -e "$data" ] && mkdir -p "$rootfs$(dirname "$data")" && cp -a -L "$data" "$rootfs$data"
   done
   if command -v ldconfig >/dev/null 2>&1; then mkdir -p "$rootfs/etc" && ldconfig -r "$rootfs" 2>/dev/null || true; fi
@@ -90,7 +93,8 @@ build_from_debootstrap() {
   fi
   mirror="${mirror%% }"
   mirror="${mirror:-http://deb.debian.org/debian}"
-  debootstrap --variant=minbase ${include:+--include="$include"} "$suite" "$rootfs" "$mirror" >&2
+  # socat: the bridge to the egress proxy of deployments with a sandbox.network allowlist.
+  debootstrap --variant=minbase --include="socat${include:+,$include}" "$suite" "$rootfs" "$mirror" >&2
   rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
 }
 

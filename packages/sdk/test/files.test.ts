@@ -145,3 +145,29 @@ describe('delete', () => {
     expect(server.requests[0]!.query.get('path')).toBe('drafts/old-take.mp4');
   });
 });
+
+describe('thread_id', () => {
+  it('is sent as a query parameter by all four calls when given, and left out otherwise', async () => {
+    handler = (request, response) => {
+      if (request.pathname.endsWith('/content')) {
+        response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1 });
+        response.end('x');
+      } else if (request.method === 'GET') sendJson(response, 200, { path: '', entries: [] });
+      else if (request.method === 'PUT') sendJson(response, 200, { path: 'a.md', size: 1, modified_at: '2026-06-11T21:15:30Z' });
+      else sendJson(response, 200, { path: 'a.md', deleted: true });
+    };
+    const thread_id = 'thr_9kQv32';
+    await herm.files.list('dep_7xK9s2', { thread_id });
+    await herm.files.read('dep_7xK9s2', { path: 'a.md', thread_id });
+    await herm.files.write('dep_7xK9s2', { path: 'a.md', content: 'x', thread_id });
+    await herm.files.delete('dep_7xK9s2', { path: 'a.md', thread_id });
+    expect(server.requests.map((request) => [request.method, request.query.get('thread_id'), request.query.get('path')])).toEqual([
+      ['GET', thread_id, null],
+      ['GET', thread_id, 'a.md'],
+      ['PUT', thread_id, 'a.md'],
+      ['DELETE', thread_id, 'a.md'],
+    ]);
+    await herm.files.read('dep_7xK9s2', { path: 'a.md' });
+    expect(server.requests.at(-1)!.query.has('thread_id')).toBe(false);
+  });
+});

@@ -40,6 +40,16 @@ const configSchema = z.object({
   HERM_COMMAND_TIMEOUT_MS: integer(120_000, 100).describe('Default wall time of one sandboxed command'),
   HERM_MAX_COMMAND_TIMEOUT_MS: integer(600_000, 100).describe('Upper bound a tool call may ask for'),
   HERM_MAX_OUTPUT_BYTES: integer(1_048_576, 1024).describe('Bytes of stdout/stderr kept per command'),
+  HERM_SANDBOX_CPUS: z.coerce
+    .number()
+    .min(0)
+    .default(2)
+    .describe("CPU cores' worth of time a deployment's sandbox may use together (per deployment: sandbox.limits.cpus); 0: no limit"),
+  HERM_SANDBOX_MEMORY_MB: integer(2048).describe("Memory a deployment's sandbox may use, in MiB (sandbox.limits.memory_mb); 0: no limit"),
+  HERM_SANDBOX_DISK_MB: integer(0).describe(
+    'Disk quota of each workspace in MiB (sandbox.limits.disk_mb), enforced with a loop-mounted file system (needs root and e2fsprogs); 0: none',
+  ),
+  HERM_SANDBOX_MAX_PROCESSES: integer(512).describe("Processes and threads a deployment's sandbox may have at once (sandbox.limits.max_processes); 0: no limit"),
   HERM_MAX_STEPS: integer(50, 1).describe('Model steps per run before it ends in error'),
   HERM_SSE_HEARTBEAT_MS: integer(15_000, 10).describe('Interval of the SSE keep-alive comment'),
   HERM_PROVISION_WAIT_MS: integer(2_000).describe('How long create waits for provisioning before answering "provisioning"'),
@@ -55,6 +65,9 @@ const configSchema = z.object({
     .positive()
     .default(30)
     .describe('Days a workspace snapshot (delete with retain_filesystem=true) is kept before it is deleted'),
+  HERM_EPHEMERAL_WORKSPACE_IDLE_MS: integer(3_600_000, 100).describe(
+    'A thread workspace of a deployment with sandbox.persistent_filesystem false is removed after this long without a run or Files API call in it',
+  ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

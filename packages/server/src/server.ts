@@ -1,5 +1,7 @@
 // Builds the services and serves the API: `herm serve` and the tests both start Herm through here.
+import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { LanguageModel } from 'ai';
 import pino, { type Logger } from 'pino';
@@ -7,6 +9,7 @@ import { createApp } from './api/app.ts';
 import { KeyVerifier, SCOPES } from './api/auth.ts';
 import type { Config } from './config.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
+import { SessionWorkspaces } from './deployments/session-workspaces.ts';
 import { EventHub } from './events/event-hub.ts';
 import { EventLog } from './events/event-log.ts';
 import { PostgresEventRelay } from './events/postgres-event-relay.ts';
@@ -15,7 +18,7 @@ import { WorkspaceFiles } from './files/workspace-files.ts';
 import { RunManager } from './runs/run-manager.ts';
 import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
-import { createSandboxBackends, fromBackends } from './sandbox/sandbox-backends.ts';
+import { createSandboxBackends, fromBackends, sandboxLimitsFromConfig } from './sandbox/sandbox-backends.ts';
 import { createUnsandboxedBackend } from './sandbox/unsandboxed.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';
 import { retentionMsFromDays, SnapshotService } from './snapshots/snapshot-service.ts';
@@ -69,6 +72,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     databaseUrl: config.DATABASE_URL,
     onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost'),
   });
+  // Workspaces hold files the sandbox user made, and with the server as root that is host root (a setuid
+  // file there would be a setuid-root file): nobody else on the host may reach them, even when an
+  // operator made the data directory itself with looser permissions.
+  const workspacesRoot = path.join(config.dataDir, 'workspaces');
+  await fs.mkdir(workspacesRoot, { recursive: true, mode: 0o700 });
+  await fs.chmod(workspacesRoot, 0o700);
   const nodeId = `node_${randomBase62(12)}`;
   const hub = new EventHub();
   const events = new EventLog(store.events, hub, nodeId);
@@ -80,7 +89,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ? fromBackends([
         options.sandboxBackend,
         ...(config.HERM_ALLOW_UNSANDBOXED
-          ? [createUnsandboxedBackend({ limits: { timeoutMs: config.HERM_COMMAND_TIMEOUT_MS, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES } })]
+          ? [createUnsandboxedBackend({ limits: sandboxLimitsFromConfig(config) })]
           : []),
       ])
     : await createSandboxBackends({ config, logger: logger.child({ component: 'sandbox' }) });
@@ -92,6 +101,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     retentionMs: retentionMsFromDays(config.HERM_SNAPSHOT_RETENTION_DAYS),
     logger: logger.child({ component: 'snapshots' }),
   });
+  const sessionWorkspaces = new SessionWorkspaces({
+    store,
+    dataDir: config.dataDir,
+    idleMs: config.HERM_EPHEMERAL_WORKSPACE_IDLE_MS,
+    sandboxBackends,
+    logger: logger.child({ component: 'session-workspaces' }),
+  });
   const deployments = new DeploymentService({
     store,
     sandboxBackends,
@@ -100,7 +116,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     provisionWaitMs: config.HERM_PROVISION_WAIT_MS,
     provisionDelayMs: config.HERM_PROVISION_DELAY_MS,
     allowUnsandboxed: config.HERM_ALLOW_UNSANDBOXED,
+    maxCommandTimeoutMs: config.HERM_MAX_COMMAND_TIMEOUT_MS,
     snapshots,
+    sessionWorkspaces,
     onDeleted: async (deploymentId) => runs?.cancelDeployment(deploymentId),
   });
   runs = new RunManager({
@@ -110,6 +128,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     tools: { ...createBuiltinTools({ maxShellTimeoutSeconds: Math.floor(config.HERM_MAX_COMMAND_TIMEOUT_MS / 1000) }) },
     secrets: secretCipher,
     sandboxSpec: (deployment, specOptions) => deployments.sandboxSpec(deployment, specOptions),
+    acquireWorkspace: (deployment, threadId) => deployments.acquireWorkspace(deployment, threadId),
     nodeId,
     leaseMs: config.HERM_RUN_LEASE_MS,
     maxSteps: config.HERM_MAX_STEPS,
@@ -126,10 +145,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     deployments,
     snapshots,
     files: new WorkspaceFiles({
-      openSandbox: (deployment) => {
+      openSandbox: ({ deployment, threadId }) => {
         const backend = sandboxBackends.get(deployment.sandbox.type);
         if (!backend) throw new Error(`The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`);
-        return backend.open(deployments.sandboxSpec(deployment));
+        const spec = deployments.sandboxSpec(deployment, threadId === undefined ? {} : { threadId });
+        // Reads are cut into chunks of the server's output size, whatever a deployment's commands keep.
+        return backend.open({ ...spec, limits: { ...spec.limits, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES } });
       },
       maxFileBytes: filesSettings.maxFileBytes,
       maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,
@@ -150,6 +171,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Embedded mode is one process: every run still marked running was interrupted and is ours to resume.
   await runs.recover(store.dialect === 'sqlite');
   snapshots.start();
+  sessionWorkspaces.start();
   runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
 
   const app = createApp(services);
@@ -172,6 +194,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       closing ??= (async () => {
         await runs.stop();
         await snapshots.stop();
+        await sessionWorkspaces.stop();
         await sandboxBackends.close();
         await events.drain();
         await relay?.stop();

@@ -14,6 +14,11 @@ export interface FileEntry {
 export interface FileListParams {
   /** Directory to list, relative to the workspace root. Defaults to the root. */
   path?: string;
+  /**
+   * The thread whose workspace to use. Required for a deployment with `sandbox.persistent_filesystem: false`,
+   * where each thread (session) has a workspace of its own; optional otherwise, all threads sharing one.
+   */
+  thread_id?: string;
 }
 
 export interface FileListResponse {
@@ -26,6 +31,11 @@ export interface FileListResponse {
 export interface FileReadParams {
   /** The file, relative to the workspace root (or absolute under `/workspace`). */
   path: string;
+  /**
+   * The thread whose workspace to use. Required for a deployment with `sandbox.persistent_filesystem: false`,
+   * where each thread (session) has a workspace of its own; optional otherwise, all threads sharing one.
+   */
+  thread_id?: string;
 }
 
 export interface FileWriteParams {
@@ -33,6 +43,11 @@ export interface FileWriteParams {
   path: string;
   /** The new content, stored byte for byte (a string as UTF-8). */
   content: string | Uint8Array | Blob;
+  /**
+   * The thread whose workspace to use. Required for a deployment with `sandbox.persistent_filesystem: false`,
+   * where each thread (session) has a workspace of its own; optional otherwise, all threads sharing one.
+   */
+  thread_id?: string;
 }
 
 export interface FileWriteResponse {
@@ -46,6 +61,11 @@ export interface FileWriteResponse {
 export interface FileDeleteParams {
   /** A file, or a directory to delete with everything in it. */
   path: string;
+  /**
+   * The thread whose workspace to use. Required for a deployment with `sandbox.persistent_filesystem: false`,
+   * where each thread (session) has a workspace of its own; optional otherwise, all threads sharing one.
+   */
+  thread_id?: string;
 }
 
 export interface FileDeleteResponse {
@@ -92,7 +112,13 @@ export class WorkspaceFile {
   }
 }
 
-/** A deployment's persistent workspace (`/workspace`): `herm.files`. All paths are relative to its root. */
+/**
+ * A deployment's workspace (`/workspace`): `herm.files`. All paths are relative to its root. A deployment with
+ * `sandbox.persistent_filesystem: false` has one per thread: pass `thread_id` to choose it.
+ *
+ * @example
+ * await herm.files.write('dep_7xK9s2', { thread_id: 'thr_9kQv32', path: 'brief.md', content: '# Brief\n' });
+ */
 export class Files extends APIResource {
   /**
    * Lists one directory of the workspace.
@@ -102,7 +128,10 @@ export class Files extends APIResource {
    * for (const entry of entries) console.log(entry.type, entry.name, entry.size ?? '');
    */
   list(deploymentId: string, params: FileListParams = {}, options?: RequestOptions): Promise<FileListResponse> {
-    return this._client.get<FileListResponse>(`/deployments/${segment(deploymentId)}/files`, { ...options, query: { path: params.path } });
+    return this._client.get<FileListResponse>(`/deployments/${segment(deploymentId)}/files`, {
+      ...options,
+      query: { path: params.path, thread_id: params.thread_id },
+    });
   }
 
   /**
@@ -118,7 +147,7 @@ export class Files extends APIResource {
       ...options,
       method: 'GET',
       path: `/deployments/${segment(deploymentId)}/files/content`,
-      query: { path: params.path },
+      query: { path: params.path, thread_id: params.thread_id },
     });
     return new WorkspaceFile(params.path, response.bytes, response.headers);
   }
@@ -141,7 +170,7 @@ export class Files extends APIResource {
           : 'application/octet-stream';
     return this._client.put<FileWriteResponse>(`/deployments/${segment(deploymentId)}/files`, {
       ...options,
-      query: { path: params.path },
+      query: { path: params.path, thread_id: params.thread_id },
       rawBody: content,
       headers: { 'Content-Type': contentType, ...options?.headers },
     });
@@ -156,7 +185,7 @@ export class Files extends APIResource {
   delete(deploymentId: string, params: FileDeleteParams, options?: RequestOptions): Promise<FileDeleteResponse> {
     return this._client.delete<FileDeleteResponse>(`/deployments/${segment(deploymentId)}/files`, {
       ...options,
-      query: { path: params.path },
+      query: { path: params.path, thread_id: params.thread_id },
     });
   }
 }

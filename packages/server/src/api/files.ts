@@ -4,8 +4,8 @@ import type { Context } from 'hono';
 import { getMimeType, mimes } from 'hono/utils/mime';
 import { WorkspaceFileError } from '../files/workspace-file-error.ts';
 import { MAX_PATH_LENGTH } from '../files/workspace-file-path.ts';
-import { fileTooLargeMessage } from '../files/workspace-files.ts';
-import { ApiError, validationError } from './api-error.ts';
+import { fileTooLargeMessage, type FilesWorkspace } from '../files/workspace-files.ts';
+import { ApiError, notFound, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, json, loadReadyDeployment } from './route-helpers.ts';
 import { DeletedFile, ErrorResponse, FileList, idParam, WrittenFile } from './schemas.ts';
@@ -25,7 +25,18 @@ const requiredPath = z
   .max(MAX_PATH_LENGTH)
   .openapi({ description: 'Relative to the workspace root, or absolute under /workspace', example: 'briefs/q3-brief.md' });
 
-const PathQuery = z.strictObject({ path: requiredPath });
+const threadQuery = z
+  .string({ error: 'must be a string' })
+  .regex(/^thr_[A-Za-z0-9_]{1,64}$/, 'must be a thread id (thr_…)')
+  .optional()
+  .openapi({
+    description:
+      'The thread whose workspace to use. Required when the deployment has sandbox.persistent_filesystem false: each of its ' +
+      "threads has a workspace of its own. Otherwise optional (it must name one of the deployment's threads): all threads share one workspace",
+    example: 'thr_9kQv32',
+  });
+
+const PathQuery = z.strictObject({ path: requiredPath, thread_id: threadQuery });
 
 const binary = z.string().openapi({ type: 'string', format: 'binary' });
 
@@ -68,13 +79,15 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
             .max(MAX_PATH_LENGTH)
             .optional()
             .openapi({ description: 'Directory to list. Defaults to the root', example: 'videos/' }),
+          thread_id: threadQuery,
         }),
       },
       responses: { 200: json(FileList, 'The directory and its entries, sorted by name'), ...fileErrorResponses },
     }),
     async (c) => {
-      const deployment = await loadReadyDeployment(c, c.req.valid('param').deployment_id);
-      const listing = await withFileErrors(c, () => c.get('services').files.list(deployment, c.req.valid('query').path ?? '', c.req.raw.signal));
+      const { path, thread_id } = c.req.valid('query');
+      const workspace = await loadWorkspace(c, c.req.valid('param').deployment_id, thread_id);
+      const listing = await holdWorkspace(c, workspace, () => withFileErrors(c, () => c.get('services').files.list(workspace, path ?? '', c.req.raw.signal)));
       return c.json(listing, 200);
     },
   );
@@ -94,8 +107,9 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
       },
     }),
     async (c) => {
-      const deployment = await loadReadyDeployment(c, c.req.valid('param').deployment_id);
-      const file = await withFileErrors(c, () => c.get('services').files.read(deployment, c.req.valid('query').path, c.req.raw.signal));
+      const { path, thread_id } = c.req.valid('query');
+      const workspace = await loadWorkspace(c, c.req.valid('param').deployment_id, thread_id);
+      const file = await holdWorkspace(c, workspace, () => withFileErrors(c, () => c.get('services').files.read(workspace, path, c.req.raw.signal)));
       const name = file.path.slice(file.path.lastIndexOf('/') + 1);
       // Buffer.concat never hands out a SharedArrayBuffer; the cast only narrows the type.
       return c.body(new Uint8Array(file.bytes.buffer as ArrayBuffer, file.bytes.byteOffset, file.bytes.byteLength), 200, {
@@ -130,12 +144,13 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const services = c.get('services');
-      const deployment = await loadReadyDeployment(c, c.req.valid('param').deployment_id);
+      const { path, thread_id } = c.req.valid('query');
+      const workspace = await loadWorkspace(c, c.req.valid('param').deployment_id, thread_id);
       if (/^multipart\/form-data\b/i.test(c.req.header('content-type') ?? '')) {
         throw validationError('body', "Send the file's bytes as the request body (Content-Type: application/octet-stream), not as a form.");
       }
       const content = await readUpload(c, services.files.maxFileBytes);
-      const written = await withFileErrors(c, () => services.files.write(deployment, c.req.valid('query').path, content), 'body');
+      const written = await holdWorkspace(c, workspace, () => withFileErrors(c, () => services.files.write(workspace, path, content), 'body'));
       return c.json(written, 200);
     },
   );
@@ -152,8 +167,9 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
       responses: { 200: json(DeletedFile, 'Deleted'), ...fileErrorResponses },
     }),
     async (c) => {
-      const deployment = await loadReadyDeployment(c, c.req.valid('param').deployment_id);
-      const deleted = await withFileErrors(c, () => c.get('services').files.delete(deployment, c.req.valid('query').path));
+      const { path, thread_id } = c.req.valid('query');
+      const workspace = await loadWorkspace(c, c.req.valid('param').deployment_id, thread_id);
+      const deleted = await holdWorkspace(c, workspace, () => withFileErrors(c, () => c.get('services').files.delete(workspace, path)));
       return c.json({ path: deleted.path, deleted: true as const }, 200);
     },
   );
@@ -161,6 +177,34 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
   return app;
 }
 
+/**
+ * The workspace a request works on. A deployment with `sandbox.persistent_filesystem: false` has one per
+ * thread, so `thread_id` is required; on the others it is optional and all threads share one workspace.
+ */
+async function loadWorkspace(c: Context<AppEnv>, deploymentId: string, threadId: string | undefined): Promise<FilesWorkspace> {
+  const deployment = await loadReadyDeployment(c, deploymentId);
+  if (threadId === undefined) {
+    if (deployment.sandbox.persistent_filesystem) return { deployment };
+    throw validationError(
+      'thread_id',
+      'This deployment has sandbox.persistent_filesystem false: each of its threads has a workspace of its own. Pass thread_id to choose one.',
+    );
+  }
+  const thread = await c.get('services').store.threads.get(deployment.id, threadId);
+  if (!thread) throw notFound('thread', threadId, 'thread_id');
+  return { deployment, threadId: thread.id };
+}
+
+/** Runs `operation` while the workspace is held: a thread's session workspace is created if missing and kept from the idle sweeper. */
+async function holdWorkspace<T>(c: Context<AppEnv>, workspace: FilesWorkspace, operation: () => Promise<T>): Promise<T> {
+  if (workspace.threadId === undefined) return operation();
+  const release = await c.get('services').deployments.acquireWorkspace(workspace.deployment, workspace.threadId);
+  try {
+    return await operation();
+  } finally {
+    release();
+  }
+}
 
 /** The request body, refused with 413 as soon as it is known to exceed `limit` bytes. */
 async function readUpload(c: Context<AppEnv>, limit: number): Promise<Uint8Array> {

@@ -1,6 +1,7 @@
 // Request and response schemas: validation and the OpenAPI document come from the same definitions.
 import { z } from '@hono/zod-openapi';
 import { IMAGE_REFERENCE } from '../sandbox/docker-container-config.ts';
+import { MAX_ALLOW_ENTRIES, parseAllowEntry } from '../sandbox/egress-allowlist.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -21,11 +22,58 @@ export const limitQuery = z.coerce
 
 export const cursorQuery = z.string().min(1).max(512).optional().openapi({ description: 'Pagination cursor from a previous response' });
 
+export const SandboxLimitsInput = z
+  .strictObject({
+    cpus: z.number().positive().max(1024).nullable().optional().describe("CPU cores' worth of time the sandbox's processes may use together, e.g. 0.5 or 2"),
+    memory_mb: z.number().int().min(16).max(4_194_304).nullable().optional().describe('Memory (no swap) the sandbox may use, in MiB; a process over it is killed'),
+    max_processes: z.number().int().min(8).max(1_000_000).nullable().optional().describe('Processes and threads the sandbox may have at once'),
+    disk_mb: z
+      .number()
+      .int()
+      .min(16)
+      .max(16_777_216)
+      .nullable()
+      .optional()
+      .describe("Disk quota of the workspace in MiB: writes beyond it fail with 'No space left on device'"),
+    command_timeout_seconds: z.number().positive().max(86_400).nullable().optional().describe('Default wall time of one command before it is killed'),
+    max_output_bytes: z.number().int().min(1024).max(67_108_864).nullable().optional().describe('Bytes of stdout and of stderr kept per command'),
+  })
+  .openapi('SandboxLimits');
+
+export const SandboxNetworkInput = z
+  .strictObject({
+    allow: z
+      .array(
+        z
+          .string()
+          .max(300)
+          .superRefine((value, context) => {
+            const entry = parseAllowEntry(value);
+            if (typeof entry === 'string') context.addIssue({ code: 'custom', message: entry });
+          }),
+      )
+      .min(1, 'must name at least one host; use sandbox.network null for no network')
+      .max(MAX_ALLOW_ENTRIES, `at most ${MAX_ALLOW_ENTRIES} hosts`)
+      .describe(
+        'Hosts commands may reach through the egress proxy: `api.example.com`, `*.example.com` (its subdomains), an IP address, ' +
+          'each optionally with `:port` (without one: ports 80 and 443). Loopback and the server\'s own addresses only when named ' +
+          '(`localhost:8080`, `127.0.0.1:8080`)',
+      ),
+  })
+  .openapi('SandboxNetwork');
+
 export const SandboxInput = z
   .strictObject({
     enabled: z.boolean().optional().describe('Run the agent in an isolated sandbox. Default true'),
     type: z.enum(['bubblewrap', 'docker']).optional().describe("Sandbox backend; omitted means the server's default"),
-    persistent_filesystem: z.boolean().optional().describe("Persist the agent's workspace across sessions. Default true"),
+    persistent_filesystem: z
+      .boolean()
+      .optional()
+      .describe(
+        "Persist the agent's workspace across sessions. Default true: one workspace, shared by the deployment's threads, kept across " +
+          'runs, restarts and updates. false: each thread (session) gets its own workspace, empty at its first run, kept for the ' +
+          "thread's later runs and removed when the thread is deleted or idle for HERM_EPHEMERAL_WORKSPACE_IDLE_MS (the Files API then needs thread_id)",
+      ),
     image: z
       .string()
       .regex(IMAGE_REFERENCE, 'must be an image reference such as herm-sandbox:latest')
@@ -34,6 +82,18 @@ export const SandboxInput = z
       .describe(
         "Container image of a docker sandbox; it must be on the server's Docker host (images are never pulled). " +
           "Omitted means the server's image (HERM_DOCKER_IMAGE); null on update returns to it",
+      ),
+    network: SandboxNetworkInput.nullable()
+      .optional()
+      .describe(
+        'Network access of sandboxed commands. Omitted or null (the default): none at all. `{ allow: [hosts] }`: only those hosts, ' +
+          'through an HTTP proxy on the server (HTTP_PROXY and HTTPS_PROXY are set in the sandbox). Replaced as a whole on update; null removes it',
+      ),
+    limits: SandboxLimitsInput.nullable()
+      .optional()
+      .describe(
+        "This deployment's overrides of the server's sandbox limits (HERM_SANDBOX_CPUS, HERM_SANDBOX_MEMORY_MB, HERM_SANDBOX_MAX_PROCESSES, HERM_SANDBOX_DISK_MB, " +
+          'HERM_COMMAND_TIMEOUT_MS, HERM_MAX_OUTPUT_BYTES). Merged by key on update; null removes one override, or all of them',
       ),
   })
   .openapi('SandboxInput');
@@ -141,7 +201,14 @@ export const Deployment = z
     status_reason: z.string().nullable(),
     model: z.string(),
     system_prompt: z.string(),
-    sandbox: z.object({ enabled: z.boolean(), type: z.string(), persistent_filesystem: z.boolean(), image: z.string().optional() }),
+    sandbox: z.object({
+      enabled: z.boolean(),
+      type: z.string(),
+      persistent_filesystem: z.boolean(),
+      image: z.string().optional(),
+      network: z.object({ allow: z.array(z.string()) }).optional(),
+      limits: SandboxLimitsInput.optional(),
+    }),
     mcp_servers: z.array(McpServerInput),
     skills: z.array(SkillInput),
     secrets: z.record(z.string(), z.string()),

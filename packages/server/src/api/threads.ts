@@ -107,7 +107,9 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
       method: 'delete',
       path: '/deployments/{deployment_id}/threads/{thread_id}',
       summary: 'Delete a thread',
-      description: 'Cancels its active run. The default thread cannot be deleted.',
+      description:
+        'Cancels its active run. On a deployment with sandbox.persistent_filesystem false, removes the thread\'s workspace. ' +
+        'The default thread cannot be deleted.',
       tags: ['Threads'],
       security: bearerSecurity,
       request: { params: ThreadParams },
@@ -125,6 +127,8 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
         if (run) await services.runs.cancel(run);
       }
       await services.store.threads.markDeleted(thread.id);
+      // A session ends with its thread: so does its workspace (a no-op for threads sharing a persistent one).
+      await services.deployments.removeThreadWorkspace(deployment.id, thread.id);
       return c.json({ thread_id: thread.id, deleted: true as const }, 200);
     },
   );

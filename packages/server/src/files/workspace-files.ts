@@ -49,12 +49,19 @@ export interface WrittenFile {
   modified_at: string;
 }
 
+/** The workspace a file operation works on: the deployment's, or for one without a persistent workspace, a thread's. */
+export interface FilesWorkspace {
+  deployment: DeploymentRecord;
+  /** Picks the session workspace of a deployment with `sandbox.persistent_filesystem: false`. */
+  threadId?: string | undefined;
+}
+
 export interface WorkspaceFilesOptions {
   /**
-   * Opens the deployment's sandbox (its backend and workspace) for file operations. No network and no
+   * Opens the sandbox of the workspace (its deployment's backend) for file operations. No network and no
    * connector secrets are needed: these commands only move bytes.
    */
-  openSandbox: (deployment: DeploymentRecord) => Sandbox;
+  openSandbox: (workspace: FilesWorkspace) => Sandbox;
   /** Largest file uploaded or read, in bytes. */
   maxFileBytes: number;
   /** Bytes of stdout the sandbox keeps per command (HERM_MAX_OUTPUT_BYTES): reads are cut into chunks that fit. */
@@ -164,9 +171,9 @@ export class WorkspaceFiles {
     return this.#options.maxFileBytes;
   }
 
-  async list(deployment: DeploymentRecord, requestedPath: string, signal?: AbortSignal): Promise<DirectoryListing> {
+  async list(workspace: FilesWorkspace, requestedPath: string, signal?: AbortSignal): Promise<DirectoryListing> {
     const path = parseWorkspaceFilePath(requestedPath);
-    const result = await this.#options.openSandbox(deployment).exec({ command: LIST_DIRECTORY, args: [path.absolute], ...(signal ? { signal } : {}) });
+    const result = await this.#options.openSandbox(workspace).exec({ command: LIST_DIRECTORY, args: [path.absolute], ...(signal ? { signal } : {}) });
     if (result.exitCode !== 0) throw this.#failure(result, path, 'list');
     if (result.truncated) {
       throw new WorkspaceFileError(
@@ -186,9 +193,9 @@ export class WorkspaceFiles {
     return { path: path.relative === '' ? '' : `${path.relative}/`, entries };
   }
 
-  async read(deployment: DeploymentRecord, requestedPath: string, signal?: AbortSignal): Promise<FileContent> {
+  async read(workspace: FilesWorkspace, requestedPath: string, signal?: AbortSignal): Promise<FileContent> {
     const path = parseWorkspaceFilePath(requestedPath);
-    const sandbox = this.#options.openSandbox(deployment);
+    const sandbox = this.#options.openSandbox(workspace);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#readOnce(sandbox, path, signal);
@@ -237,23 +244,23 @@ export class WorkspaceFiles {
     return { path: path.relative, bytes: Buffer.concat(chunks, size), modifiedAt };
   }
 
-  async write(deployment: DeploymentRecord, requestedPath: string, content: Uint8Array): Promise<WrittenFile> {
+  async write(workspace: FilesWorkspace, requestedPath: string, content: Uint8Array): Promise<WrittenFile> {
     const path = parseWorkspaceEntryPath(requestedPath, 'write to');
     if (content.byteLength > this.#options.maxFileBytes) {
       throw new WorkspaceFileError('too_large', fileTooLargeMessage(content.byteLength, this.#options.maxFileBytes));
     }
     const { parent, name } = splitPath(path);
     // No abort signal: killing the command midway would leave its temporary file behind.
-    const result = await this.#options.openSandbox(deployment).exec({ command: WRITE_FILE, args: [parent, name], stdin: content });
+    const result = await this.#options.openSandbox(workspace).exec({ command: WRITE_FILE, args: [parent, name], stdin: content });
     if (result.exitCode !== 0) throw this.#failure(result, path, 'write');
     const [size, mtime] = result.stdout.trim().split(' ').map(Number);
     return { path: path.relative, size: size ?? content.byteLength, modified_at: toIso((mtime ?? Date.now() / 1000) * 1000)! };
   }
 
-  async delete(deployment: DeploymentRecord, requestedPath: string): Promise<{ path: string }> {
+  async delete(workspace: FilesWorkspace, requestedPath: string): Promise<{ path: string }> {
     const path = parseWorkspaceEntryPath(requestedPath, 'delete');
     const { parent, name } = splitPath(path);
-    const result = await this.#options.openSandbox(deployment).exec({ command: DELETE_ENTRY, args: [parent, name] });
+    const result = await this.#options.openSandbox(workspace).exec({ command: DELETE_ENTRY, args: [parent, name] });
     if (result.exitCode !== 0) throw this.#failure(result, path, 'delete');
     return { path: path.relative };
   }
@@ -284,6 +291,9 @@ export class WorkspaceFiles {
       case EXIT_CHANGED:
         return changedError(path, operation);
       default: {
+        if (result.limitExceeded?.limit === 'disk') {
+          return new WorkspaceFileError('too_large', `The workspace's disk quota is full: ${what} does not fit. Delete files, or raise sandbox.limits.disk_mb.`);
+        }
         // stderr can name host paths (bwrap's own errors): it goes to the log, not to the client.
         this.#options.logger?.warn({ exitCode: result.exitCode, timedOut: result.timedOut, stderr: result.stderr.slice(0, 2000) }, `workspace ${operation} failed`);
         return new Error(`Could not ${operation} ${what} in the workspace.`);

@@ -21,8 +21,10 @@ export interface RunManagerOptions {
   sandboxBackends: SandboxBackends;
   tools: Record<string, BuiltinTool>;
   secrets: SecretCipher;
-  /** The sandbox a deployment's commands run in (DeploymentService.sandboxSpec). */
-  sandboxSpec: (deployment: DeploymentRecord, options: { env: Record<string, string> }) => SandboxSpec;
+  /** The sandbox a deployment's commands run in (DeploymentService.sandboxSpec); the thread picks a session workspace. */
+  sandboxSpec: (deployment: DeploymentRecord, options: { env: Record<string, string>; threadId: string }) => SandboxSpec;
+  /** Holds the run's workspace while it runs (DeploymentService.acquireWorkspace): a session workspace is created then. */
+  acquireWorkspace: (deployment: DeploymentRecord, threadId: string) => Promise<() => void>;
   nodeId: string;
   leaseMs: number;
   maxSteps: number;
@@ -91,6 +93,7 @@ export class RunManager {
         .catch((error: unknown) => logger.warn({ err: error, runId: run.id }, 'lease renewal failed'));
     }, Math.max(250, Math.floor(this.#options.leaseMs / 3)));
     renew.unref();
+    let releaseWorkspace: (() => void) | undefined;
     try {
       if (run.cancel_requested) controller.abort();
       const sandboxBackend = this.#options.sandboxBackends.get(deployment.sandbox.type);
@@ -108,6 +111,7 @@ export class RunManager {
         await this.#failBeforeStart(run, { type: 'configuration_error', message: `Could not read the deployment's secrets: ${(error as Error).message}` });
         return;
       }
+      releaseWorkspace = await this.#options.acquireWorkspace(deployment, run.thread_id);
       await runAgent({
         run,
         deployment,
@@ -117,7 +121,7 @@ export class RunManager {
           model: this.#options.modelOverride?.(deployment.model) ?? resolveModel(deployment.model, this.#options.modelEnvironment),
           contextTokens: contextWindowTokens(deployment.model, this.#options.modelEnvironment),
         }),
-        sandbox: sandboxBackend.open(this.#options.sandboxSpec(deployment, { env: environment })),
+        sandbox: sandboxBackend.open(this.#options.sandboxSpec(deployment, { env: environment, threadId: run.thread_id })),
         tools: this.#options.tools,
         maxSteps: this.#options.maxSteps,
         signal: controller.signal,
@@ -128,6 +132,7 @@ export class RunManager {
       await this.#failBeforeStart(run, { type: 'server_error', message: (error as Error).message }).catch(() => {});
     } finally {
       clearInterval(renew);
+      releaseWorkspace?.();
     }
   }
 

@@ -110,7 +110,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     for (;;) {
       if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
       history.entries.push(...(await store.runs.takeInputs(run.id, run.thread_id)));
-      if (needsCompaction(buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary }), history.entries, contextTokens)) {
+      if (needsCompaction(buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary, persistentWorkspace: deployment.sandbox.persistent_filesystem }), history.entries, contextTokens)) {
         const split = compactionSplit(history.entries, contextTokens);
         if (split > 0) {
           const summary = await summarize({ model, previousSummary: history.summary, entries: history.entries.slice(0, split), signal });
@@ -119,7 +119,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
           history.entries.splice(0, split);
         }
       }
-      const system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary });
+      const system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary, persistentWorkspace: deployment.sandbox.persistent_filesystem });
       if (steps >= options.maxSteps) {
         throw new RunStop({ type: 'step_limit', message: `The run stopped after ${options.maxSteps} model steps (HERM_MAX_STEPS).` });
       }

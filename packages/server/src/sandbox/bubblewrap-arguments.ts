@@ -2,6 +2,7 @@
 // so the isolation policy can be read in one screen and unit-tested without running bwrap.
 import { posix } from 'node:path';
 import type { HostLayout, SystemMount } from './bubblewrap-host-layout.ts';
+import { buildBridgeCommandScript, EGRESS_ENVIRONMENT, EGRESS_SOCKET_DIRECTORY } from './egress-bridge.ts';
 import { WORKSPACE_PATH } from './sandbox.ts';
 
 /** The unprivileged identity commands run as inside the sandbox. */
@@ -25,6 +26,11 @@ export interface BubblewrapArgumentsInput {
   /** Host directory bound read-write at /workspace. Absolute. */
   workspaceDir: string;
   network: boolean;
+  /**
+   * An allowlist (`network` false): the host directory of the egress proxy's socket, bound read-only
+   * into the sandbox, and the allowlist, whose loopback ports the in-sandbox bridge also forwards.
+   */
+  egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
   /** Connector variables of the deployment; names must not collide with BASE_ENVIRONMENT. */
   environment: Readonly<Record<string, string>>;
   /** Run as `/bin/sh -c command sh ...commandArguments`. */
@@ -90,6 +96,10 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
   if (input.network) {
     for (const mount of input.hostLayout.networkEtc) pushSystemMount(args, mount);
   } else {
+    // Through the egress proxy: TLS trust roots and service names, but no resolver (the proxy resolves names).
+    for (const mount of input.egress ? input.hostLayout.networkEtc : []) {
+      if (mount.path !== '/etc/resolv.conf' && mount.path !== '/etc/hosts') pushSystemMount(args, mount);
+    }
     addFile('/etc/hosts', '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n');
   }
   args.push('--proc', '/proc');
@@ -99,12 +109,15 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
   args.push('--dev', '/dev');
   args.push('--tmpfs', '/tmp');
   args.push('--bind', input.workspaceDir, WORKSPACE_PATH);
+  // Read-only: the command can connect to the proxy's socket, not replace it.
+  if (input.egress && !input.network) args.push('--ro-bind', input.egress.socketDirectory, EGRESS_SOCKET_DIRECTORY);
   // bwrap builds the root on a writable tmpfs; without this, / and /etc would accept new files.
   args.push('--remount-ro', '/');
   args.push('--chdir', posix.resolve(WORKSPACE_PATH, input.workingDirectory));
 
   args.push('--clearenv');
   for (const [name, value] of Object.entries(input.environment)) args.push('--setenv', name, value);
+  if (input.egress && !input.network) for (const [name, value] of Object.entries(EGRESS_ENVIRONMENT)) args.push('--setenv', name, value);
   // Set last so a connector variable can never replace them.
   for (const [name, value] of Object.entries(BASE_ENVIRONMENT)) args.push('--setenv', name, value);
 
@@ -113,7 +126,12 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
     if (argument.includes('\0')) throw new TypeError(`sandbox argument contains a NUL character: ${JSON.stringify(argument)}`);
   }
   // `sh` becomes $0, so the caller's arguments are $1, $2, … and are never parsed by a shell.
-  const commandLine = ['--args', String(OPTIONS_FILE_DESCRIPTOR), '--', '/bin/sh', '-c', input.command, 'sh', ...input.commandArguments];
+  // With an allowlist, a script first starts the proxy bridge, then execs the same `/bin/sh -c command sh …`.
+  const shell =
+    input.egress && !input.network
+      ? ['/bin/sh', '-c', buildBridgeCommandScript(input.egress.allow), 'herm-egress', input.command]
+      : ['/bin/sh', '-c', input.command, 'sh'];
+  const commandLine = ['--args', String(OPTIONS_FILE_DESCRIPTOR), '--', ...shell, ...input.commandArguments];
   return { commandLine, descriptorContents: [args.map((argument) => `${argument}\0`).join(''), ...fileContents], options: args };
 }
 

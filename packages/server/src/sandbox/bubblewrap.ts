@@ -9,7 +9,11 @@ import { BASE_ENVIRONMENT, buildBubblewrapArguments, type BubblewrapFeatures } f
 import { detectHostLayout, type HostLayout } from './bubblewrap-host-layout.ts';
 import { createBoundedOutput } from './bounded-output.ts';
 import { watchCommand } from './command-deadline.ts';
-import type { ExecRequest, ExecResult, Sandbox, SandboxBackend, SandboxLimits, SandboxSpec } from './sandbox.ts';
+import { createCommandLimits, diskLimitHit, type CommandLimits } from './command-limits.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
+import { assertAllowList } from './egress-bridge.ts';
+import { createEgressProxies, type EgressLease, type EgressProxies } from './egress-proxy.ts';
+import { effectiveLimits, type ExecRequest, type ExecResult, type Sandbox, type SandboxBackend, type SandboxCheckResult, type SandboxLimits, type SandboxSpec } from './sandbox.ts';
 
 export { buildBubblewrapArguments, SANDBOX_USER, BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
 export type { BubblewrapArgumentsInput, BubblewrapFeatures, BubblewrapInvocation } from './bubblewrap-arguments.ts';
@@ -32,6 +36,10 @@ export interface BubblewrapBackendOptions {
    * that user instead. Workspaces must then be writable by this user.
    */
   hostUser?: { uid: number; gid: number };
+  /** Control groups for CPU, memory and process limits; default: the backend's own, found on first use. */
+  commandLimits?: CommandLimits;
+  /** Disk quotas of workspaces; default: the backend's own. */
+  workspaceQuotas?: WorkspaceQuotas;
 }
 
 const INSTALL_HINT = 'install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)';
@@ -57,16 +65,34 @@ export function createBubblewrapBackend(options: BubblewrapBackendOptions): Sand
     }
     return features;
   };
-  const context: SandboxContext = { ...options, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce };
+  const commandLimits = options.commandLimits ?? createCommandLimits(options.logger ? { logger: options.logger } : {});
+  const workspaceQuotas = options.workspaceQuotas ?? createWorkspaceQuotas(options.logger ? { logger: options.logger } : {});
+  // The egress proxies of deployments with a network allowlist, started on their first command.
+  const egressProxies = createEgressProxies({
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.hostUser ? { owner: options.hostUser } : {}),
+  });
+  const context: SandboxContext = { ...options, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce, commandLimits, workspaceQuotas, egressProxies };
 
   return {
     type: 'bubblewrap',
-    check: () => checkBubblewrap(context),
+    check: (spec) => checkBubblewrap(context, spec),
     open: (spec) => openBubblewrapSandbox(spec, context),
+    limitsUnavailableReason: () => commandLimits.unavailableReason(),
+    discard: (deploymentId) => egressProxies.discard(deploymentId),
+    // Limits shared with other backends are closed by their owner.
+    async close() {
+      await egressProxies.close();
+      if (!options.commandLimits) await commandLimits.close();
+      if (!options.workspaceQuotas) await workspaceQuotas.close();
+    },
   };
 }
 
 interface SandboxContext extends BubblewrapBackendOptions {
+  commandLimits: CommandLimits;
+  workspaceQuotas: WorkspaceQuotas;
+  egressProxies: EgressProxies;
   bwrapPath: string;
   hostLayout: HostLayout;
   probeFeatures(): Promise<BubblewrapFeatures>;
@@ -81,7 +107,9 @@ function openBubblewrapSandbox(spec: SandboxSpec, context: SandboxContext): Sand
     if (name in BASE_ENVIRONMENT) throw new TypeError(`env: ${name} is set by the sandbox and cannot be overridden`);
     if (value.includes('\0')) throw new TypeError(`env: the value of ${name} contains a NUL character`);
   }
-  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }) });
+  if (typeof spec.network === 'object') assertAllowList(spec.network.allow);
+  const network = typeof spec.network === 'object' ? Object.freeze({ allow: Object.freeze([...spec.network.allow]) }) : spec.network;
+  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }), ...(network === undefined ? {} : { network }) });
   return {
     spec: frozenSpec,
     exec: (request) => execInBubblewrap(frozenSpec, request, context),
@@ -89,15 +117,29 @@ function openBubblewrapSandbox(spec: SandboxSpec, context: SandboxContext): Sand
 }
 
 async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context: SandboxContext): Promise<ExecResult> {
+  if (typeof spec.network !== 'object') return runInBubblewrap(spec, request, context, undefined);
+  // The deployment's egress proxy runs at least as long as the command (and idles out after).
   request.signal?.throwIfAborted();
-  const timeoutMs = request.timeoutMs ?? context.limits.timeoutMs;
+  const egress = await context.egressProxies.acquire(spec.deploymentId, spec.network.allow);
+  try {
+    return await runInBubblewrap(spec, request, context, egress);
+  } finally {
+    egress.release();
+  }
+}
+
+async function runInBubblewrap(spec: SandboxSpec, request: ExecRequest, context: SandboxContext, egress: EgressLease | undefined): Promise<ExecResult> {
+  request.signal?.throwIfAborted();
+  const limits = effectiveLimits(context.limits, spec);
+  const timeoutMs = request.timeoutMs ?? limits.timeoutMs;
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   const features = await context.probeFeatures();
   request.signal?.throwIfAborted();
 
   const invocation = buildBubblewrapArguments({
     workspaceDir: spec.workspaceDir,
-    network: spec.network ?? false,
+    network: spec.network === true,
+    egress: egress && typeof spec.network === 'object' ? { socketDirectory: egress.socketDirectory, allow: spec.network.allow } : undefined,
     environment: spec.env ?? {},
     command: request.command,
     commandArguments: request.args ?? [],
@@ -106,8 +148,11 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
     features,
   });
 
+  await context.workspaceQuotas.prepare(spec.workspaceDir, limits.diskBytes);
+  const limitScope = await context.commandLimits.begin(spec.deploymentId, limits);
+  const launch = limitScope ? limitScope.wrap(context.bwrapPath, invocation.commandLine) : { file: context.bwrapPath, args: invocation.commandLine };
   const startedAt = performance.now();
-  const child = spawn(context.bwrapPath, invocation.commandLine, {
+  const child = spawn(launch.file, launch.args, {
     stdio: [
       request.stdin === undefined ? 'ignore' : 'pipe',
       'pipe',
@@ -133,8 +178,8 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
     child.stdin.end(request.stdin);
   }
 
-  const stdout = createBoundedOutput(context.limits.maxOutputBytes);
-  const stderr = createBoundedOutput(context.limits.maxOutputBytes);
+  const stdout = createBoundedOutput(limits.maxOutputBytes);
+  const stderr = createBoundedOutput(limits.maxOutputBytes);
   child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
 
@@ -159,6 +204,7 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
       child.once('error', (error) => reject(spawnError(error, context.bwrapPath)));
       child.once('close', (code, signalName) => resolve([code, signalName]));
     });
+    const limitExceeded = (await limitScope?.finish()) ?? diskLimitHit(limits, { stdout: stdout.text(), stderr: stderr.text() });
     if (deadline.aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
     const result: ExecResult = {
       exitCode,
@@ -168,6 +214,7 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
       timedOut: deadline.timedOut,
       truncated: stdout.truncated || stderr.truncated,
       durationMs: performance.now() - startedAt,
+      ...(limitExceeded ? { limitExceeded } : {}),
     };
     context.logger?.debug(
       {
@@ -176,12 +223,14 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
         signal,
         timedOut: result.timedOut,
         truncated: result.truncated,
+        limitExceeded: limitExceeded?.limit,
         durationMs: Math.round(result.durationMs * 10) / 10,
       },
       'sandbox command finished',
     );
     return result;
   } finally {
+    limitScope?.release();
     deadline.dispose();
     clearTimeout(graceTimer);
     if (child.exitCode === null && child.signalCode === null) kill();
@@ -210,7 +259,18 @@ async function probeFeatures(bwrapPath: string, hostUser: BubblewrapBackendOptio
   return { disableUserNamespaces: major > 0 || minor >= 8 };
 }
 
-async function checkBubblewrap(context: SandboxContext): Promise<{ ok: true } | { ok: false; reason: string }> {
+async function checkBubblewrap(context: SandboxContext, spec?: Pick<SandboxSpec, 'network'>): Promise<SandboxCheckResult> {
+  // A network allowlist needs socat for the bridge to the egress proxy. The directories of the sandbox's
+  // PATH are the host's own, bound read-only, so looking on the host is looking inside.
+  if (typeof spec?.network === 'object' && !findOnPath('socat', BASE_ENVIRONMENT['PATH'])) {
+    return {
+      ok: false,
+      field: 'network',
+      reason:
+        `a network allowlist needs socat inside the sandbox (it bridges to the egress proxy), and this machine has none in ${BASE_ENVIRONMENT['PATH']}: ` +
+        'install it with `apt-get install socat` (Debian/Ubuntu) or `dnf install socat` (Fedora)',
+    };
+  }
   try {
     await context.probeFeatures();
   } catch (error) {
@@ -241,8 +301,8 @@ async function checkBubblewrap(context: SandboxContext): Promise<{ ok: true } | 
   }
 }
 
-function findOnPath(executable: string): string | undefined {
-  for (const directory of (process.env['PATH'] ?? '').split(delimiter)) {
+function findOnPath(executable: string, path = process.env['PATH'] ?? ''): string | undefined {
+  for (const directory of path.split(delimiter)) {
     if (!directory) continue;
     const candidate = join(directory, executable);
     try {

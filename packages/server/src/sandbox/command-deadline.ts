@@ -23,7 +23,9 @@ export function watchCommand(options: { timeoutMs: number; signal?: AbortSignal 
     aborted = true;
     options.kill();
   };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  // Aborted while the backend was still getting the command ready: killed as soon as it exists.
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
   return {
     get timedOut() {
       return timedOut;

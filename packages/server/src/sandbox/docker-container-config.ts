@@ -3,6 +3,7 @@
 // the isolation policy can be read in one screen and unit-tested without a Docker daemon.
 import { posix } from 'node:path';
 import { BASE_ENVIRONMENT, SANDBOX_USER } from './bubblewrap-arguments.ts';
+import { bridgeProcessCount, buildBridgeSupervisor, buildBridgeWait, EGRESS_SOCKET_DIRECTORY } from './egress-bridge.ts';
 import { WORKSPACE_PATH } from './sandbox.ts';
 
 /**
@@ -14,6 +15,8 @@ export const IMAGE_REFERENCE = /^(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9][A-Za-z0-9._\-/:
 /** Labels on every sandbox container, so an operator (or a restarted server) can find them. */
 export const CONTAINER_LABEL = 'herm.sandbox';
 export const DEPLOYMENT_LABEL = 'herm.deployment';
+/** The network allowlist of a container that has one (comma-separated): part of its identity. */
+export const NETWORK_LABEL = 'herm.network.allow';
 
 /**
  * Variables a command would otherwise find in its environment: added by the engine to every process
@@ -32,22 +35,54 @@ export interface ContainerConfigInput {
   user: string;
   /** The container stops itself (and is removed) after this long without a command: see KEEP_ALIVE_SCRIPT. */
   selfStopSeconds: number;
+  /**
+   * A network allowlist (`network` false): the host directory of the egress proxy's socket, mounted
+   * read-only at /run/herm-egress, and the allowlist, for the bridge the container's main process runs.
+   */
+  egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
+  /** CPU, memory and process limits of the whole container, shared by its commands. */
+  limits?: ContainerLimits;
+}
+
+export interface ContainerLimits {
+  cpus?: number | undefined;
+  memoryBytes?: number | undefined;
+  maxProcesses?: number | undefined;
 }
 
 /** The body of `POST /containers/create`. */
 export function buildContainerConfig(input: ContainerConfigInput): Record<string, unknown> {
+  // Full network wins over an allowlist (the spec cannot ask for both).
+  const egress = input.network ? undefined : input.egress;
   return {
     Image: input.image,
-    Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT, 'herm-keep-alive', String(input.selfStopSeconds), String(selfStopCheckSeconds(input.selfStopSeconds))],
+    Entrypoint: [
+      '/bin/sh',
+      '-c',
+      egress ? `${buildBridgeSupervisor(egress.allow)}\n${KEEP_ALIVE_SCRIPT}` : KEEP_ALIVE_SCRIPT,
+      'herm-keep-alive',
+      String(input.selfStopSeconds),
+      String(selfStopCheckSeconds(input.selfStopSeconds)),
+      // Processes of an idle container: init and this shell (the script's default), and the bridge's.
+      ...(egress ? [String(2 + bridgeProcessCount(egress.allow))] : []),
+    ],
     Cmd: [],
     User: input.user,
     WorkingDir: WORKSPACE_PATH,
     Env: environmentList(BASE_ENVIRONMENT),
     Hostname: 'sandbox',
-    Labels: { [CONTAINER_LABEL]: 'docker', [DEPLOYMENT_LABEL]: input.deploymentId },
+    Labels: {
+      [CONTAINER_LABEL]: 'docker',
+      [DEPLOYMENT_LABEL]: input.deploymentId,
+      ...(egress ? { [NETWORK_LABEL]: egress.allow.join(',') } : {}),
+    },
     NetworkDisabled: !input.network,
     HostConfig: {
-      Mounts: input.workspaceDir ? [{ Type: 'bind', Source: input.workspaceDir, Target: WORKSPACE_PATH, ReadOnly: false }] : [],
+      Mounts: [
+        ...(input.workspaceDir ? [{ Type: 'bind', Source: input.workspaceDir, Target: WORKSPACE_PATH, ReadOnly: false }] : []),
+        // The directory, not the socket: a proxy restarted after idling makes a new socket in it.
+        ...(egress ? [{ Type: 'bind', Source: egress.socketDirectory, Target: EGRESS_SOCKET_DIRECTORY, ReadOnly: true }] : []),
+      ],
       NetworkMode: input.network ? 'bridge' : 'none',
       // No capabilities, no way to gain any (setuid binaries of the image included), and nothing of
       // the image writable: the workspace and a private /tmp are the only writable places.
@@ -62,8 +97,21 @@ export function buildContainerConfig(input: ContainerConfigInput): Record<string
       IpcMode: 'private',
       Privileged: false,
       RestartPolicy: { Name: 'no' },
+      ...containerLimits(input.limits),
     },
   };
+}
+
+function containerLimits(limits: ContainerLimits | undefined): Record<string, number> {
+  const fields: Record<string, number> = {};
+  if (limits?.cpus) fields.NanoCpus = Math.round(limits.cpus * 1e9);
+  if (limits?.memoryBytes) {
+    fields.Memory = limits.memoryBytes;
+    // Equal to Memory: no swap on top, so a memory hog is killed instead of slowing the host down.
+    fields.MemorySwap = limits.memoryBytes;
+  }
+  if (limits?.maxProcesses) fields.PidsLimit = limits.maxProcesses;
+  return fields;
 }
 
 // Shell functions shared by the exec wrapper and the kill script. herm_fields reads field 4 (parent
@@ -121,16 +169,17 @@ herm_kill_tree() {
 /**
  * The container's main process: keeps it alive between commands, and ends it after $1 seconds in which
  * no command ran (checked every $2 seconds: a command is running when the pid namespace holds more than
- * init and this shell, or ran since the last check when the wrapper's marker file is newer). The
+ * $3 processes — init and this shell, and the egress bridge's if any — or ran since the last check when
+ * the wrapper's marker file is newer). The
  * backend removes idle containers itself, much sooner; this is for a server that crashed or was
  * killed, so that it leaves nothing running for long. Builtins only, besides `sleep`.
  */
-export const KEEP_ALIVE_SCRIPT = String.raw`herm_limit=$1 herm_every=$2 herm_idle=0
+export const KEEP_ALIVE_SCRIPT = String.raw`herm_limit=$1 herm_every=$2 herm_base=${'$'}{3:-2} herm_idle=0
 true 2>/dev/null >/tmp/.herm-seen
 while :; do
 sleep "$herm_every"
 set -- /proc/[0-9]*
-if [ "$#" -gt 2 ] || [ /tmp/.herm-used -nt /tmp/.herm-seen ]; then
+if [ "$#" -gt "$herm_base" ] || [ /tmp/.herm-used -nt /tmp/.herm-seen ]; then
 herm_idle=0
 true 2>/dev/null >/tmp/.herm-seen
 else
@@ -148,14 +197,16 @@ function selfStopCheckSeconds(selfStopSeconds: number): number {
  * uses it to kill the command at its timeout), changes to the working directory, runs the command as
  * `/bin/sh -c command sh args…`, then kills whatever the command left running — as with bubblewrap,
  * where the command's pid namespace dies with it. Arguments: $1 working directory, $2 command, $3… args.
+ * With a network allowlist, it first waits for the container's egress bridge to listen.
  */
-export function buildExecWrapper(unsetVariables: readonly string[]): string {
+export function buildExecWrapper(unsetVariables: readonly string[], allow?: readonly string[]): string {
   return [
     PROCESS_TABLE_FUNCTIONS,
     `{ read -r herm_line < /proc/self/stat; } 2>/dev/null; herm_fields ${'$'}{herm_line##*)}; herm_self_start=$herm_start`,
     `printf '%s %s\\n' "$$" "$herm_self_start"`,
     // Tells KEEP_ALIVE_SCRIPT the container is in use; `true`, not `:`, so a failure cannot end the shell.
     'true 2>/dev/null >/tmp/.herm-used',
+    ...(allow ? [buildBridgeWait(allow)] : []),
     'cd -- "$1" || exit 1',
     ...(unsetVariables.length > 0 ? [`unset ${unsetVariables.join(' ')}`] : []),
     'herm_command=$2',

@@ -4,15 +4,19 @@
 import { createHash } from 'node:crypto';
 import { lstat, lchown, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildContainerConfig } from './docker-container-config.ts';
+import { buildContainerConfig, type ContainerLimits } from './docker-container-config.ts';
 import { DockerApiError, type DockerApi } from './docker-api.ts';
 
 export interface ContainerKey {
   deploymentId: string;
   image: string;
   network: boolean;
+  /** A network allowlist and its proxy's socket directory: a changed allowlist gets a new container. */
+  egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
   /** Absent only for the backend's self-check container. */
   workspaceDir?: string;
+  /** Part of the container's identity: changed limits get a new container. */
+  limits?: ContainerLimits;
 }
 
 /** A container in use by one command; release it when the command is done. */
@@ -127,12 +131,21 @@ export class DockerContainerPool {
 
   /** Removes a deployment's containers now, commands running in them included. */
   async discardDeployment(deploymentId: string): Promise<void> {
+    await this.#discardWhere((key) => key.deploymentId === deploymentId, 'deployment deleted');
+  }
+
+  /** Removes the containers that bind one workspace directory (before it is deleted), commands running in them included. */
+  async discardWorkspace(workspaceDir: string): Promise<void> {
+    await this.#discardWhere((key) => key.workspaceDir === workspaceDir, 'workspace removed');
+  }
+
+  async #discardWhere(matches: (key: ContainerKey) => boolean, reason: string): Promise<void> {
     const removals: Promise<void>[] = [];
     for (const slot of [...this.#slots.values()]) {
-      if (slot.key.deploymentId !== deploymentId) continue;
+      if (!matches(slot.key)) continue;
       clearTimeout(slot.idleTimer);
       this.#slots.delete(slot.name);
-      if (slot.container) removals.push(this.#remove(slot.name, 'deployment deleted'));
+      if (slot.container) removals.push(this.#remove(slot.name, reason));
       slot.container = undefined;
     }
     await Promise.all(removals);

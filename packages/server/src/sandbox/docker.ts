@@ -18,7 +18,22 @@ import {
 } from './docker-container-config.ts';
 import { DockerContainerPool, type ContainerKey, type ContainerLease, type ContainerPoolLogger } from './docker-container-pool.ts';
 import { createMultiplexedStreamParser } from './docker-multiplexed-stream.ts';
-import type { ExecRequest, ExecResult, Sandbox, SandboxBackend, SandboxCheckResult, SandboxLimits, SandboxSpec } from './sandbox.ts';
+import { countersOfProcess, type CgroupCounters } from './cgroups.ts';
+import { diskLimitHit, limitExceeded } from './command-limits.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
+import { assertAllowList, EGRESS_ENVIRONMENT } from './egress-bridge.ts';
+import { createEgressProxies, type EgressProxies } from './egress-proxy.ts';
+import {
+  effectiveLimits,
+  type ExecRequest,
+  type ExecResult,
+  type LimitExceeded,
+  type Sandbox,
+  type SandboxBackend,
+  type SandboxCheckResult,
+  type SandboxLimits,
+  type SandboxSpec,
+} from './sandbox.ts';
 
 export const DEFAULT_DOCKER_IMAGE = 'herm-sandbox:latest';
 
@@ -37,6 +52,8 @@ export interface DockerBackendOptions {
    */
   selfStopMs?: number;
   logger?: SandboxLogger & Partial<ContainerPoolLogger>;
+  /** Disk quotas of workspaces; default: the backend's own. */
+  workspaceQuotas?: WorkspaceQuotas;
 }
 
 export interface DockerBackend extends SandboxBackend {
@@ -48,12 +65,15 @@ export interface DockerBackend extends SandboxBackend {
   /** Containers currently held (running or starting). */
   readonly containerCount: number;
   discard(deploymentId: string): Promise<void>;
+  discardWorkspace(workspaceDir: string): Promise<void>;
   /** Removes every container this backend started. */
   close(): Promise<void>;
 }
 
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DEFAULT_IDLE_MS = 5 * 60_000;
+// Exit code of the self-check command when the image lacks socat.
+const SOCAT_MISSING = 97;
 const PING_TIMEOUT_MS = 3_000;
 // After the kill exec, the command's output pipes close at once; these bound the wait if the
 // container is wedged, and then the container is removed instead.
@@ -90,6 +110,10 @@ export function createDockerBackend(options: DockerBackendOptions): DockerBacken
     user,
     image: options.image ?? DEFAULT_DOCKER_IMAGE,
     verifiedImages: new Map(),
+    containerCounters: new Map(),
+    workspaceQuotas: options.workspaceQuotas ?? createWorkspaceQuotas(options.logger ? { logger: options.logger } : {}),
+    // The egress proxies of deployments with a network allowlist, started on their first command.
+    egressProxies: createEgressProxies(options.logger ? { logger: options.logger } : {}),
   };
   return {
     type: 'docker',
@@ -98,12 +122,18 @@ export function createDockerBackend(options: DockerBackendOptions): DockerBacken
     get containerCount() {
       return pool.size;
     },
-    check: (spec) => checkDocker(context, spec?.image ?? context.image),
+    check: (spec) => checkDocker(context, spec?.image ?? context.image, typeof spec?.network === 'object'),
     open: (spec) => openDockerSandbox(spec, context),
-    discard: (deploymentId) => pool.discardDeployment(deploymentId),
+    async discard(deploymentId) {
+      await pool.discardDeployment(deploymentId);
+      await context.egressProxies.discard(deploymentId);
+    },
+    discardWorkspace: (workspaceDir) => pool.discardWorkspace(workspaceDir),
     async close() {
       await pool.close();
+      await context.egressProxies.close();
       api.close();
+      if (!options.workspaceQuotas) await context.workspaceQuotas.close();
     },
   };
 }
@@ -115,6 +145,10 @@ interface DockerContext extends DockerBackendOptions {
   image: string;
   /** Images a container was started from and ran a command in: checked once per backend. */
   verifiedImages: Map<string, Promise<SandboxCheckResult>>;
+  /** Readers of each container's memory and process limit counters, by container id (see limitHit). */
+  containerCounters: Map<string, Promise<(() => Promise<CgroupCounters>) | undefined>>;
+  workspaceQuotas: WorkspaceQuotas;
+  egressProxies: EgressProxies;
 }
 
 function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
@@ -127,18 +161,38 @@ function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
     if (name in BASE_ENVIRONMENT) throw new TypeError(`env: ${name} is set by the sandbox and cannot be overridden`);
     if (value.includes('\0')) throw new TypeError(`env: the value of ${name} contains a NUL character`);
   }
-  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }) });
-  const environment = frozenSpec.env ?? {};
-  const wrapper = buildExecWrapper(DROPPED_VARIABLES.filter((name) => !(name in environment)));
+  if (typeof spec.network === 'object') assertAllowList(spec.network.allow);
+  const allow = typeof spec.network === 'object' ? Object.freeze([...spec.network.allow]) : undefined;
+  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }), ...(allow ? { network: Object.freeze({ allow }) } : {}) });
+  const limits = effectiveLimits(context.limits, spec);
+  // With an allowlist, the proxy variables come after the connector variables, so they always point at the bridge.
+  const environment = allow ? { ...frozenSpec.env, ...EGRESS_ENVIRONMENT } : (frozenSpec.env ?? {});
+  const wrapper = buildExecWrapper(
+    DROPPED_VARIABLES.filter((name) => !(name in environment)),
+    allow,
+  );
   const key: ContainerKey = {
     deploymentId: spec.deploymentId,
     image: spec.image ?? context.image,
-    network: spec.network ?? false,
+    network: spec.network === true,
     workspaceDir: spec.workspaceDir,
+    limits: { cpus: limits.cpus, memoryBytes: limits.memoryBytes, maxProcesses: limits.maxProcesses },
   };
   return {
     spec: frozenSpec,
-    exec: (request) => execInContainer(key, environment, wrapper, request, context),
+    exec: async (request) => {
+      if (!allow) return execInContainer(key, environment, wrapper, request, { ...context, limits });
+      // The deployment's egress proxy runs at least as long as the command (and idles out after); its
+      // socket directory is part of the container's identity, so a changed allowlist gets a new container.
+      request.signal?.throwIfAborted();
+      const egress = await context.egressProxies.acquire(spec.deploymentId, allow);
+      try {
+        const egressKey: ContainerKey = { ...key, egress: { socketDirectory: egress.socketDirectory, allow } };
+        return await execInContainer(egressKey, environment, wrapper, request, { ...context, limits });
+      } finally {
+        egress.release();
+      }
+    },
   };
 }
 
@@ -161,6 +215,12 @@ async function execInContainer(
     user: context.user,
     attachStdin: request.stdin !== undefined,
   });
+  // The container binds the workspace directory: when a quota turned it into a mounted file system (or
+  // back), containers holding the old directory are replaced.
+  if (key.workspaceDir && (await context.workspaceQuotas.prepare(key.workspaceDir, context.limits.diskBytes))) {
+    // Only those: another thread's session workspace (persistent_filesystem false) has containers of its own.
+    await context.pool.discardWorkspace(key.workspaceDir);
+  }
   // A container removed behind our back (by an operator, or a restarted daemon) is started again once.
   for (let attempt = 1; ; attempt++) {
     const lease = await context.pool.acquire(key);
@@ -186,6 +246,9 @@ async function runExec(
   context: DockerContext,
 ): Promise<ExecResult> {
   const { api } = context;
+  const readCounters = key.limits?.memoryBytes || key.limits?.maxProcesses ? await containerCounters(lease.id, context) : undefined;
+  const countersBefore = await readCounters?.().catch(() => undefined);
+  request.signal?.throwIfAborted();
   const startedAt = performance.now();
   const { Id: execId } = await api.request<{ Id: string }>('POST', `/containers/${lease.id}/exec`, execConfig);
   const stream = await api.hijack(`/exec/${execId}/start`, { Detach: false, Tty: false });
@@ -245,6 +308,9 @@ async function runExec(
     if (deadline.aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
     if (streamError && !timedOut) throw new Error(`lost the command's output stream from the Docker API: ${streamError.message}`, { cause: streamError });
     const exitCode = timedOut ? null : await waitForExitCode(api, execId);
+    const limitExceeded =
+      (countersBefore && readCounters ? await limitHit(countersBefore, readCounters, context.limits) : undefined) ??
+      diskLimitHit(context.limits, { stdout: stdout.text(), stderr: stderr.text() });
     const result: ExecResult = {
       exitCode,
       signal: timedOut ? 'SIGKILL' : null,
@@ -253,6 +319,7 @@ async function runExec(
       timedOut,
       truncated: stdout.truncated || stderr.truncated,
       durationMs: performance.now() - startedAt,
+      ...(limitExceeded ? { limitExceeded } : {}),
     };
     context.logger?.debug(
       {
@@ -270,6 +337,32 @@ async function runExec(
     deadline.dispose();
     stream.destroy();
   }
+}
+
+/**
+ * The container's memory and pids counters, read from the host's cgroup file system through its init
+ * process: cheap enough to read around every command. Undefined when the Docker host is another
+ * machine (or hides its processes); limits are still enforced then, only not named in the result.
+ */
+function containerCounters(containerId: string, context: DockerContext): Promise<(() => Promise<CgroupCounters>) | undefined> {
+  let reader = context.containerCounters.get(containerId);
+  if (!reader) {
+    if (context.containerCounters.size >= 10_000) context.containerCounters.clear();
+    reader = context.api
+      .request<{ State?: { Pid?: number } }>('GET', `/containers/${containerId}/json`)
+      .then((inspected) => (inspected.State?.Pid ? countersOfProcess(inspected.State.Pid) : undefined))
+      .catch(() => undefined);
+    context.containerCounters.set(containerId, reader);
+  }
+  return reader;
+}
+
+async function limitHit(before: CgroupCounters, read: () => Promise<CgroupCounters>, limits: SandboxLimits): Promise<LimitExceeded | undefined> {
+  const after = await read().catch(() => undefined);
+  if (!after) return undefined;
+  if (after.oomKills > before.oomKills) return limitExceeded('memory', limits);
+  if (after.forksRefused > before.forksRefused) return limitExceeded('processes', limits);
+  return undefined;
 }
 
 /**
@@ -313,7 +406,7 @@ async function waitForExitCode(api: DockerApi, execId: string): Promise<number |
   }
 }
 
-async function checkDocker(context: DockerContext, image: string): Promise<SandboxCheckResult> {
+async function checkDocker(context: DockerContext, image: string, needsSocat = false): Promise<SandboxCheckResult> {
   const endpoint = describeEndpoint(context.api.endpoint);
   if (!IMAGE_REFERENCE.test(image)) return { ok: false, field: 'image', reason: `${JSON.stringify(image)} is not an image reference` };
   try {
@@ -336,20 +429,21 @@ async function checkDocker(context: DockerContext, image: string): Promise<Sandb
     }
     return { ok: false, reason: `could not inspect the image ${image} on ${endpoint}: ${(error as Error).message}` };
   }
-  let verified = context.verifiedImages.get(image);
+  const checked = needsSocat ? `${image} with socat` : image;
+  let verified = context.verifiedImages.get(checked);
   if (!verified) {
-    verified = runSelfCheck(context, image);
-    context.verifiedImages.set(image, verified);
+    verified = runSelfCheck(context, image, needsSocat);
+    context.verifiedImages.set(checked, verified);
     // A failure is tried again next time, in case the host gets fixed meanwhile.
     void verified.then((result) => {
-      if (!result.ok) context.verifiedImages.delete(image);
+      if (!result.ok) context.verifiedImages.delete(checked);
     });
   }
   return verified;
 }
 
 /** Starts a container from `image` with the sandbox's settings and runs a command in it, once per image. */
-async function runSelfCheck(context: DockerContext, image: string): Promise<SandboxCheckResult> {
+async function runSelfCheck(context: DockerContext, image: string, needsSocat: boolean): Promise<SandboxCheckResult> {
   // A workspace can only be mounted from this machine when the daemon runs on it too.
   const workspaceDir = context.api.endpoint.kind === 'unix' ? await mkdtemp(join(tmpdir(), 'herm-docker-check-')) : undefined;
   const deploymentId = `check-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -359,7 +453,8 @@ async function runSelfCheck(context: DockerContext, image: string): Promise<Sand
     lease = await context.pool.acquire(key);
     const execConfig = buildExecConfig({
       wrapper: buildExecWrapper(DROPPED_VARIABLES),
-      command: workspaceDir ? 'test -w /workspace' : 'true',
+      // A network allowlist needs socat in the image too, for the bridge to the egress proxy.
+      command: `${workspaceDir ? 'test -w /workspace' : 'true'}${needsSocat ? ` || exit 1; command -v socat >/dev/null 2>&1 || exit ${SOCAT_MISSING}` : ''}`,
       commandArguments: [],
       workingDirectory: '.',
       environment: {},
@@ -368,6 +463,15 @@ async function runSelfCheck(context: DockerContext, image: string): Promise<Sand
     });
     const result = await runExec(lease, execConfig, key, {}, 20_000, context);
     if (result.exitCode === 0) return { ok: true };
+    if (needsSocat && result.exitCode === SOCAT_MISSING) {
+      return {
+        ok: false,
+        field: 'network',
+        reason:
+          `the image ${image} has no socat, which a network allowlist needs inside the sandbox (it bridges to the egress proxy): ` +
+          'add it to the image, or rebuild it with scripts/build-sandbox-image.sh on a machine with socat (apt-get install socat)',
+      };
+    }
     const detail = result.timedOut ? 'timed out' : result.stderr.trim() || `exit code ${result.exitCode}`;
     return { ok: false, reason: `a sandbox container from ${image} cannot run commands: ${detail} (the image needs /bin/sh)` };
   } catch (error) {

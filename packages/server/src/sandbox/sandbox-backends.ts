@@ -2,9 +2,11 @@
 // backends are always offered; whether one can run here is asked of it (check()) when it is needed.
 import type { Config } from '../config.ts';
 import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap.ts';
+import { createCommandLimits } from './command-limits.ts';
 import { createDockerBackend } from './docker.ts';
-import type { SandboxBackend, SandboxType } from './sandbox.ts';
+import type { SandboxBackend, SandboxLimits, SandboxType } from './sandbox.ts';
 import { createUnsandboxedBackend } from './unsandboxed.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
 
 export interface SandboxBackends {
   /** The backend of deployments that name none. */
@@ -13,6 +15,12 @@ export interface SandboxBackends {
   get(type: string): SandboxBackend | undefined;
   /** Frees what every backend holds for a deployment (its docker containers). */
   discard(deploymentId: string): Promise<void>;
+  /** Deletes a workspace directory, unmounting its disk-quota file system first when it has one. */
+  removeWorkspace(workspaceDir: string): Promise<void>;
+  /** Makes a workspace's files readable from the host: mounts its disk-quota file system if it has one. */
+  attachWorkspace(workspaceDir: string): Promise<void>;
+  /** Why workspace disk quotas cannot be enforced here; undefined when they can. */
+  diskQuotaUnavailableReason(): Promise<string | undefined>;
   /** Releases what the backends hold (the docker backend's containers). */
   close(): Promise<void>;
 }
@@ -25,8 +33,29 @@ export type SandboxBackendsConfig = Pick<
   | 'HERM_DOCKER_IDLE_MS'
   | 'HERM_COMMAND_TIMEOUT_MS'
   | 'HERM_MAX_OUTPUT_BYTES'
+  | 'HERM_SANDBOX_CPUS'
+  | 'HERM_SANDBOX_MEMORY_MB'
+  | 'HERM_SANDBOX_DISK_MB'
+  | 'HERM_SANDBOX_MAX_PROCESSES'
   | 'HERM_ALLOW_UNSANDBOXED'
 >;
+
+/** The server's default limits of every sandboxed command (deployments override them in sandbox.limits). */
+export function sandboxLimitsFromConfig(
+  config: Pick<
+    Config,
+    'HERM_COMMAND_TIMEOUT_MS' | 'HERM_MAX_OUTPUT_BYTES' | 'HERM_SANDBOX_CPUS' | 'HERM_SANDBOX_MEMORY_MB' | 'HERM_SANDBOX_DISK_MB' | 'HERM_SANDBOX_MAX_PROCESSES'
+  >,
+): SandboxLimits {
+  return {
+    timeoutMs: config.HERM_COMMAND_TIMEOUT_MS,
+    maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,
+    ...(config.HERM_SANDBOX_CPUS > 0 ? { cpus: config.HERM_SANDBOX_CPUS } : {}),
+    ...(config.HERM_SANDBOX_MEMORY_MB > 0 ? { memoryBytes: config.HERM_SANDBOX_MEMORY_MB * 1_048_576 } : {}),
+    ...(config.HERM_SANDBOX_MAX_PROCESSES > 0 ? { maxProcesses: config.HERM_SANDBOX_MAX_PROCESSES } : {}),
+    ...(config.HERM_SANDBOX_DISK_MB > 0 ? { diskBytes: config.HERM_SANDBOX_DISK_MB * 1_048_576 } : {}),
+  };
+}
 
 export interface SandboxBackendsOptions {
   config: SandboxBackendsConfig;
@@ -36,18 +65,22 @@ export interface SandboxBackendsOptions {
 /** Builds the configured backends; with HERM_SANDBOX=auto, probes the Docker API to pick the default. */
 export async function createSandboxBackends(options: SandboxBackendsOptions): Promise<SandboxBackends> {
   const { config, logger } = options;
-  const limits = { timeoutMs: config.HERM_COMMAND_TIMEOUT_MS, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES };
+  const limits = sandboxLimitsFromConfig(config);
+  // One set of control groups for the process-based backends.
+  const commandLimits = createCommandLimits({ logger });
+  const workspaceQuotas = createWorkspaceQuotas({ logger });
   const backends: SandboxBackend[] = [
-    createBubblewrapBackend({ limits, logger }),
+    createBubblewrapBackend({ limits, logger, commandLimits, workspaceQuotas }),
     createDockerBackend({
       limits,
       ...(config.DOCKER_HOST ? { dockerHost: config.DOCKER_HOST } : {}),
       image: config.HERM_DOCKER_IMAGE,
       idleMs: config.HERM_DOCKER_IDLE_MS,
       logger,
+      workspaceQuotas,
     }),
     // Never a default: only deployments that ask for sandbox.enabled false get it.
-    ...(config.HERM_ALLOW_UNSANDBOXED ? [createUnsandboxedBackend({ limits, logger })] : []),
+    ...(config.HERM_ALLOW_UNSANDBOXED ? [createUnsandboxedBackend({ limits, logger, commandLimits, workspaceQuotas })] : []),
   ];
   let defaultType: SandboxType = config.HERM_SANDBOX === 'docker' ? 'docker' : 'bubblewrap';
   if (config.HERM_SANDBOX !== 'bubblewrap') {
@@ -60,11 +93,24 @@ export async function createSandboxBackends(options: SandboxBackendsOptions): Pr
       logger.info({ reason: check.reason }, 'docker sandbox unavailable; bubblewrap is the default sandbox');
     }
   }
-  return fromBackends(backends, defaultType);
+  const offered = fromBackends(backends, defaultType, workspaceQuotas);
+  return {
+    ...offered,
+    async close() {
+      await offered.close();
+      await commandLimits.close();
+      // After the backends: their containers no longer hold the mounted workspaces.
+      await workspaceQuotas.close();
+    },
+  };
 }
 
 /** Offers exactly the given backends; the first is the default unless `defaultType` says otherwise. */
-export function fromBackends(backends: readonly SandboxBackend[], defaultType?: SandboxType): SandboxBackends {
+export function fromBackends(
+  backends: readonly SandboxBackend[],
+  defaultType?: SandboxType,
+  workspaceQuotas: WorkspaceQuotas = createWorkspaceQuotas(),
+): SandboxBackends {
   const first = backends[0];
   if (!first) throw new TypeError('at least one sandbox backend is needed');
   const byType = new Map(backends.map((backend) => [backend.type as string, backend]));
@@ -75,6 +121,13 @@ export function fromBackends(backends: readonly SandboxBackend[], defaultType?: 
     async discard(deploymentId) {
       await Promise.allSettled(backends.map((backend) => backend.discard?.(deploymentId)));
     },
+    async removeWorkspace(workspaceDir) {
+      // Containers binding the directory go first: they must not keep writing into a deleted one.
+      await Promise.allSettled(backends.map((backend) => backend.discardWorkspace?.(workspaceDir)));
+      await workspaceQuotas.remove(workspaceDir);
+    },
+    attachWorkspace: (workspaceDir) => workspaceQuotas.attach(workspaceDir),
+    diskQuotaUnavailableReason: () => workspaceQuotas.unavailableReason(),
     async close() {
       await Promise.allSettled(backends.map((backend) => backend.close?.()));
     },

@@ -6,12 +6,18 @@ export interface SandboxSpec {
   deploymentId: string;
   /** Host directory mounted read-write at /workspace inside the sandbox. Must exist. */
   workspaceDir: string;
-  /** Network access for commands. Default false: no network at all. */
-  network?: boolean;
+  /**
+   * Network access for commands. Default false: no network at all. `{ allow }`: only these hosts
+   * (`api.example.com`, `*.example.com`, `host:port`), through the host's egress proxy (egress-proxy.ts);
+   * true: the host's network, unfiltered (tests only).
+   */
+  network?: boolean | { allow: readonly string[] };
   /** Extra environment variables for the tool processes only (connector secrets). */
   env?: Record<string, string>;
   /** Container image (docker backend); default the backend's configured image. Other backends ignore it. */
   image?: string;
+  /** This deployment's overrides of the backend's limits (`sandbox.limits`). */
+  limits?: Partial<SandboxLimits>;
 }
 
 export interface SandboxLimits {
@@ -19,6 +25,30 @@ export interface SandboxLimits {
   timeoutMs: number;
   /** Bytes of stdout and of stderr kept each; the rest is dropped and `truncated` is set. */
   maxOutputBytes: number;
+  /** CPU time per wall-clock second the sandbox's processes may use together (1.5 = one and a half cores). */
+  cpus?: number;
+  /** Memory (RAM, no swap) the sandbox's processes may use together; the kernel kills one when it is exceeded. */
+  memoryBytes?: number;
+  /** Processes and threads that may exist in the sandbox at once; fork fails beyond it. */
+  maxProcesses?: number;
+  /** Size of the workspace's file system (a disk quota; see workspace-quotas.ts); writes fail beyond it. */
+  diskBytes?: number;
+}
+
+/** The limits a deployment's commands get: the backend's defaults with the spec's overrides. */
+export function effectiveLimits(defaults: SandboxLimits, spec: Pick<SandboxSpec, 'limits'>): SandboxLimits {
+  const limits: SandboxLimits = { ...defaults };
+  for (const [name, value] of Object.entries(spec.limits ?? {}) as [keyof SandboxLimits, number | undefined][]) {
+    if (value !== undefined) limits[name] = value;
+  }
+  return limits;
+}
+
+/** A resource limit a command ran into; the shell tool reports it to the agent as a tool error. */
+export interface LimitExceeded {
+  limit: 'memory' | 'processes' | 'disk';
+  /** For the agent: what happened and what to do about it. */
+  message: string;
 }
 
 export interface ExecRequest {
@@ -45,6 +75,8 @@ export interface ExecResult {
   /** True when stdout or stderr exceeded maxOutputBytes and was cut. */
   truncated: boolean;
   durationMs: number;
+  /** Set when the command hit one of the sandbox's resource limits (it was killed, or a fork or write failed). */
+  limitExceeded?: LimitExceeded;
 }
 
 export interface Sandbox {
@@ -60,8 +92,8 @@ export type SandboxCheckResult =
       ok: false;
       /** What is wrong and how to fix it, for operators and deployment status reasons. */
       reason: string;
-      /** The spec field at fault, when it is one (an image missing on the Docker host). */
-      field?: 'image';
+      /** The spec field at fault, when it is one (an image missing on the Docker host; no socat for a network allowlist). */
+      field?: 'image' | 'network';
     };
 
 export interface SandboxBackend {
@@ -70,10 +102,17 @@ export interface SandboxBackend {
    * Whether this backend can run commands on this machine (bubblewrap: binary present, namespaces
    * allowed; docker: API reachable, image present). `spec` narrows the check to one deployment's settings.
    */
-  check(spec?: Pick<SandboxSpec, 'image'>): Promise<SandboxCheckResult>;
+  check(spec?: Pick<SandboxSpec, 'image' | 'network'>): Promise<SandboxCheckResult>;
   open(spec: SandboxSpec): Sandbox;
+  /**
+   * Why this backend cannot enforce CPU, memory and process limits here (undefined when it can); a
+   * deployment that sets such limits itself is then refused. Backends without it enforce them always.
+   */
+  limitsUnavailableReason?(): Promise<string | undefined>;
   /** Frees what the backend holds for a deployment now (docker: its containers), e.g. when it is deleted. */
   discard?(deploymentId: string): Promise<void>;
+  /** Lets go of one workspace directory before it is deleted (docker: removes the containers that bind it). */
+  discardWorkspace?(workspaceDir: string): Promise<void>;
   /** Releases what the backend holds (docker: removes its containers). */
   close?(): Promise<void>;
 }

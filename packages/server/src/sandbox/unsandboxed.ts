@@ -17,11 +17,26 @@ import { isAbsolute } from 'node:path';
 import { BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
 import type { SandboxLogger } from './bubblewrap.ts';
 import { createBoundedOutput } from './bounded-output.ts';
-import { WORKSPACE_PATH, type ExecRequest, type ExecResult, type Sandbox, type SandboxBackend, type SandboxLimits, type SandboxSpec } from './sandbox.ts';
+import { createCommandLimits, diskLimitHit, type CommandLimits } from './command-limits.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
+import {
+  effectiveLimits,
+  WORKSPACE_PATH,
+  type ExecRequest,
+  type ExecResult,
+  type Sandbox,
+  type SandboxBackend,
+  type SandboxLimits,
+  type SandboxSpec,
+} from './sandbox.ts';
 
 export interface UnsandboxedBackendOptions {
   limits: SandboxLimits;
   logger?: SandboxLogger;
+  /** Control groups for CPU, memory and process limits; default: the backend's own, found on first use. */
+  commandLimits?: CommandLimits;
+  /** Disk quotas of workspaces; default: the backend's own. */
+  workspaceQuotas?: WorkspaceQuotas;
 }
 
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -32,12 +47,22 @@ const WORKSPACE_IN_TEXT = /\/workspace(?![A-Za-z0-9_.-])/g;
 const PIPE_CLOSE_GRACE_MS = 1_000;
 
 export function createUnsandboxedBackend(options: UnsandboxedBackendOptions): SandboxBackend {
+  const commandLimits = options.commandLimits ?? createCommandLimits(options.logger ? { logger: options.logger } : {});
+  const workspaceQuotas = options.workspaceQuotas ?? createWorkspaceQuotas(options.logger ? { logger: options.logger } : {});
+  const context = { ...options, commandLimits, workspaceQuotas };
   return {
     type: 'none',
     check: async () => ({ ok: true }),
-    open: (spec) => openUnsandboxed(spec, options),
+    open: (spec) => openUnsandboxed(spec, context),
+    limitsUnavailableReason: () => commandLimits.unavailableReason(),
+    async close() {
+      if (!options.commandLimits) await commandLimits.close();
+      if (!options.workspaceQuotas) await workspaceQuotas.close();
+    },
   };
 }
+
+type UnsandboxedContext = UnsandboxedBackendOptions & { commandLimits: CommandLimits; workspaceQuotas: WorkspaceQuotas };
 
 /** `value` with a leading /workspace replaced by the real workspace directory. */
 export function mapWorkspacePath(value: string, workspaceDir: string): string {
@@ -46,7 +71,7 @@ export function mapWorkspacePath(value: string, workspaceDir: string): string {
   return value;
 }
 
-function openUnsandboxed(spec: SandboxSpec, options: UnsandboxedBackendOptions): Sandbox {
+function openUnsandboxed(spec: SandboxSpec, options: UnsandboxedContext): Sandbox {
   if (!isAbsolute(spec.workspaceDir) || !SHELL_SAFE_PATH.test(spec.workspaceDir)) {
     throw new TypeError(`workspaceDir must be an absolute path of letters, digits, ".", "_", "-" and "/", got ${JSON.stringify(spec.workspaceDir)}`);
   }
@@ -59,9 +84,10 @@ function openUnsandboxed(spec: SandboxSpec, options: UnsandboxedBackendOptions):
   return { spec: frozenSpec, exec: (request) => execUnsandboxed(frozenSpec, request, options) };
 }
 
-async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options: UnsandboxedBackendOptions): Promise<ExecResult> {
+async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options: UnsandboxedContext): Promise<ExecResult> {
   request.signal?.throwIfAborted();
-  const timeoutMs = request.timeoutMs ?? options.limits.timeoutMs;
+  const limits = effectiveLimits(options.limits, spec);
+  const timeoutMs = request.timeoutMs ?? limits.timeoutMs;
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   const workspace = spec.workspaceDir;
   const requestedCwd = request.cwd ?? WORKSPACE_PATH;
@@ -70,8 +96,12 @@ async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options:
   const command = request.command.replace(WORKSPACE_IN_TEXT, workspace);
   const args = (request.args ?? []).map((argument) => mapWorkspacePath(argument, workspace));
 
+  await options.workspaceQuotas.prepare(workspace, limits.diskBytes);
+  const limitScope = await options.commandLimits.begin(spec.deploymentId, limits);
+  const shell = ['-c', command, 'sh', ...args];
+  const launch = limitScope ? limitScope.wrap('/bin/sh', shell) : { file: '/bin/sh', args: shell };
   const startedAt = performance.now();
-  const child = spawn('/bin/sh', ['-c', command, 'sh', ...args], {
+  const child = spawn(launch.file, launch.args, {
     cwd,
     env: { ...BASE_ENVIRONMENT, HOME: workspace, ...spec.env },
     stdio: [request.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -82,8 +112,8 @@ async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options:
     child.stdin.on('error', () => {});
     child.stdin.end(request.stdin);
   }
-  const stdout = createBoundedOutput(options.limits.maxOutputBytes);
-  const stderr = createBoundedOutput(options.limits.maxOutputBytes);
+  const stdout = createBoundedOutput(limits.maxOutputBytes);
+  const stderr = createBoundedOutput(limits.maxOutputBytes);
   child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
 
@@ -108,7 +138,8 @@ async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options:
     aborted = true;
     killGroup();
   };
-  request.signal?.addEventListener('abort', onAbort, { once: true });
+  if (request.signal?.aborted) onAbort();
+  else request.signal?.addEventListener('abort', onAbort, { once: true });
   let graceTimer: NodeJS.Timeout | undefined;
   child.on('exit', () => {
     // Background processes would otherwise outlive the command and hold its pipes open.
@@ -123,6 +154,7 @@ async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options:
       child.once('error', (error) => reject(new Error(`could not start /bin/sh: ${error.message}`, { cause: error })));
       child.once('close', (code, signalName) => resolve([code, signalName]));
     });
+    const limitExceeded = (await limitScope?.finish()) ?? diskLimitHit(limits, { stdout: stdout.text(), stderr: stderr.text() });
     if (aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
     const result: ExecResult = {
       exitCode,
@@ -132,10 +164,12 @@ async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options:
       timedOut,
       truncated: stdout.truncated || stderr.truncated,
       durationMs: performance.now() - startedAt,
+      ...(limitExceeded ? { limitExceeded } : {}),
     };
     options.logger?.debug({ deploymentId: spec.deploymentId, exitCode, signal, timedOut }, 'unsandboxed command finished');
     return result;
   } finally {
+    limitScope?.release();
     clearTimeout(timer);
     clearTimeout(graceTimer);
     request.signal?.removeEventListener('abort', onAbort);

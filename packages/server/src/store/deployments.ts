@@ -9,6 +9,24 @@ export interface SandboxConfig {
   persistent_filesystem: boolean;
   /** Container image of a docker sandbox, when the deployment chose one; otherwise the server's. */
   image?: string;
+  /** Hosts sandboxed commands may reach through the egress proxy; absent: no network at all. */
+  network?: SandboxNetworkConfig;
+  /** The deployment's own limits; the server's defaults apply to the rest. */
+  limits?: SandboxLimitsConfig;
+}
+
+export interface SandboxLimitsConfig {
+  cpus?: number;
+  memory_mb?: number;
+  max_processes?: number;
+  disk_mb?: number;
+  command_timeout_seconds?: number;
+  max_output_bytes?: number;
+}
+
+export interface SandboxNetworkConfig {
+  /** Normalised entries (lower case, no duplicates): `api.example.com`, `*.example.com`, `host:port`, IPs. */
+  allow: string[];
 }
 
 export interface McpServerConfig {

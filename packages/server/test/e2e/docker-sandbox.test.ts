@@ -1,11 +1,29 @@
 // A whole run on the docker sandbox over real HTTP: the server picks docker from its environment, a
 // scripted model calls `write_file` and `shell`, and the tools run in the deployment's container.
 // Also: how a server without a Docker API answers a deployment that asks for docker.
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDockerApi } from '../../src/sandbox/docker-api.ts';
 import { bubblewrapUnavailable } from '../sandbox/bubblewrap-test-support.ts';
 import { containersOf, dockerHost, dockerImage, dockerUnavailable, eventually } from '../sandbox/docker-test-support.ts';
 import { openSse, type WireEvent } from '../support/sse-client.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
+
+/** The deployment's containers that bind `workspaceDir` (at /workspace). */
+async function containersBinding(deploymentId: string, workspaceDir: string): Promise<string[]> {
+  const api = createDockerApi(dockerHost);
+  try {
+    const bound: string[] = [];
+    for (const { id } of await containersOf(deploymentId)) {
+      const inspected = await api.request<{ Mounts?: Array<{ Source?: string }> }>('GET', `/containers/${id}/json`).catch(() => undefined);
+      if (inspected?.Mounts?.some((mount) => mount.Source === workspaceDir)) bound.push(id);
+    }
+    return bound;
+  } finally {
+    api.close();
+  }
+}
 
 const isEnd = (runId: string) => (event: WireEvent) =>
   event.type === 'run_status' && event.data.run_id === runId && (event.data.status === 'completed' || event.data.status === 'error');
@@ -91,6 +109,45 @@ describe.skipIf(dockerUnavailable !== null)('a server whose sandbox is docker', 
     const deleted = await herm.request('DELETE', `/v1/deployments/${deploymentId}`);
     expect(deleted.status).toBe(200);
     expect(await containersOf(deploymentId)).toEqual([]);
+  });
+
+  it('gives each thread of a deployment without a persistent filesystem a workspace and container of its own, removed with the thread', async () => {
+    const deployment = await herm.createDeployment({ sandbox: { persistent_filesystem: false } });
+    const deploymentId: string = deployment.deployment_id;
+    const newThread = async (): Promise<string> => (await herm.request('POST', `/v1/deployments/${deploymentId}/threads`, {})).body.thread_id;
+    const threadA = await newThread();
+    const threadB = await newThread();
+    const stream = await openSse(deployment.events.url, herm.adminKey);
+    const shellIn = async (threadId: string, command: string): Promise<string> => {
+      herm.model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command } }] }, { text: 'Done.' });
+      const response = await herm.request('POST', `/v1/deployments/${deploymentId}/messages`, { content: 'Go', thread_id: threadId });
+      expect(response.status, JSON.stringify(response.body)).toBe(202);
+      await stream.waitFor(isEnd(response.body.run_id));
+      const result = stream.events.find((event) => event.type === 'tool_result' && event.data.run_id === response.body.run_id);
+      return JSON.stringify(result?.data.result);
+    };
+    expect(await shellIn(threadA, 'ls -A /workspace | wc -l; echo from-a > a.txt')).toContain('"stdout":"0\\n"');
+    expect(await shellIn(threadB, 'ls -A /workspace | wc -l; echo from-b > b.txt')).toContain('"stdout":"0\\n"');
+    expect(await shellIn(threadA, 'cat a.txt; ls')).toContain('"stdout":"from-a\\na.txt\\n"');
+    const read = async (threadId: string, file: string) =>
+      fetch(`${herm.url}/v1/deployments/${deploymentId}/files/content?path=${file}&thread_id=${threadId}`, {
+        headers: { authorization: `Bearer ${herm.adminKey}` },
+      });
+    expect(await (await read(threadB, 'b.txt')).text()).toBe('from-b\n');
+    expect((await read(threadB, 'a.txt')).status).toBe(404);
+
+    // Thread A's container is busy with a command when the thread is deleted: it is removed at once, with the workspace.
+    const workspaceA = path.join(herm.dataDir, 'session-workspaces', deploymentId, threadA, 'workspace');
+    herm.model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command: 'sleep 60' } }] });
+    const busy = await herm.request('POST', `/v1/deployments/${deploymentId}/messages`, { content: 'Wait', thread_id: threadA });
+    await stream.waitFor((event) => event.type === 'tool_call' && event.data.run_id === busy.body.run_id);
+    expect(await eventually(async () => (await containersBinding(deploymentId, workspaceA)).length === 1, 15_000)).toBe(true);
+    const deleted = await herm.request('DELETE', `/v1/deployments/${deploymentId}/threads/${threadA}`);
+    expect(deleted.status).toBe(200);
+    expect(await containersBinding(deploymentId, workspaceA)).toEqual([]);
+    expect(fs.existsSync(path.dirname(workspaceA))).toBe(false);
+    await stream.waitFor(isEnd(busy.body.run_id));
+    stream.close();
   });
 
   it('refuses an image the Docker host does not have, naming sandbox.image', async () => {

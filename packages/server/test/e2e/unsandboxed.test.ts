@@ -20,18 +20,9 @@ afterAll(async () => {
 /** Sends a message carrying the scripted turns and waits for the run to finish. */
 async function runAgent(herm: TestServer, deploymentId: string, ...turns: Parameters<TestServer['model']['enqueue']>) {
   herm.model.enqueue(...turns);
-  const sent = await herm.request('POST', `/v1/deployments/${deploymentId}/messages`, { content: 'Go.' });
-  expect(sent.status).toBe(202);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const run = await herm.request('GET', `/v1/deployments/${deploymentId}/runs/${sent.body.run_id}`);
-    if (run.body.status === 'completed' || run.body.status === 'error') {
-      expect(run.body.status, JSON.stringify(run.body.error)).toBe('completed');
-      return run.body;
-    }
-    if (Date.now() > deadline) throw new Error(`run ${sent.body.run_id} did not finish`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  const run = await herm.sendAndWait(deploymentId);
+  expect(run.status, JSON.stringify(run.error)).toBe('completed');
+  return run;
 }
 
 describe('sandbox.enabled false', () => {

@@ -19,6 +19,8 @@ export interface TestServer {
   request(method: string, urlPath: string, body?: unknown, key?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
   /** Creates a deployment on the scripted model and returns its JSON. */
   createDeployment(overrides?: Record<string, unknown>): Promise<any>;
+  /** Sends a message (default content "Go.") and polls the run until it ends; returns the run as the API shows it. */
+  sendAndWait(deploymentId: string, message?: Record<string, unknown>): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -95,6 +97,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       });
       if (response.status !== 201) throw new Error(`create failed: ${response.status} ${JSON.stringify(response.body)}`);
       return response.body;
+    },
+    async sendAndWait(deploymentId, message = {}) {
+      const sent = await request('POST', `/v1/deployments/${deploymentId}/messages`, { content: 'Go.', ...message });
+      if (sent.status !== 202) throw new Error(`send failed: ${sent.status} ${JSON.stringify(sent.body)}`);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const run = await request('GET', `/v1/deployments/${deploymentId}/runs/${sent.body.run_id}`);
+        if (run.body.status === 'completed' || run.body.status === 'error') return run.body;
+        if (Date.now() > deadline) throw new Error(`run ${sent.body.run_id} did not finish`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
     },
     async close() {
       await server.close();

@@ -20,6 +20,11 @@ export interface Sandbox {
    * image (`HERM_DOCKER_IMAGE`). The image must already be on the server's Docker host.
    */
   image?: string;
+  /**
+   * Hosts the sandbox's commands may reach, through the server's egress proxy (`api.example.com`,
+   * `*.example.com`, `host:port`; without a port, 80 and 443). Absent: no network at all.
+   */
+  network?: { allow: string[] };
 }
 
 /** An MCP server exposing your first-party tools to the agent. */
@@ -130,8 +135,8 @@ export interface DeploymentUpdateParams {
   name?: string;
   model?: string;
   system_prompt?: string;
-  /** `image: null` returns a docker sandbox to the server's image. */
-  sandbox?: Partial<Omit<Sandbox, 'image'>> & { image?: string | null };
+  /** `image: null` returns a docker sandbox to the server's image; `network` is replaced whole, `null` removes it. */
+  sandbox?: Partial<Omit<Sandbox, 'image' | 'network'>> & { image?: string | null; network?: { allow: string[] } | null };
   mcp_servers?: McpServer[];
   skills?: Skill[];
   secrets?: Record<string, string | null>;

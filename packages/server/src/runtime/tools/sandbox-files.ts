@@ -34,6 +34,7 @@ export function describeFileCheckFailure(result: ExecResult, path: string): stri
 /** A one-line account of a failed command, for tool errors. */
 export function describeFailure(result: ExecResult): string {
   if (result.timedOut) return 'the sandbox command timed out';
+  if (result.limitExceeded) return result.limitExceeded.message;
   const stderr = result.stderr.trim();
   return stderr || `the sandbox command exited with code ${result.exitCode ?? result.signal}`;
 }

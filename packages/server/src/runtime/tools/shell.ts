@@ -24,6 +24,9 @@ export interface ShellResult {
   stdout_file?: string;
   /** Where the full stderr was saved when it was too long to return. */
   stderr_file?: string;
+  /** The sandbox limit the command ran into (memory, processes); `error` says what happened. */
+  limit_exceeded?: 'memory' | 'processes' | 'disk';
+  error?: string;
 }
 
 // Models write bash far more often than POSIX sh; images without bash still get a shell. The
@@ -38,7 +41,7 @@ export function createShellTool(settings: ShellToolSettings): BuiltinTool<ShellI
       'Use it to run programs and scripts, list or search files (ls, find, grep), move or delete files, and inspect the system.',
       'To read, create or change a file prefer read_file, write_file and edit_file: they are exact and need no quoting.',
       'Each call starts a fresh shell in /workspace, the persistent workspace: files you write there stay, but shell state (cd, variables) does not carry over, and background processes are stopped when the command ends.',
-      'The command runs as an unprivileged user with no access outside /workspace except read-only system directories and a private /tmp; the network is usually disabled.',
+      'The command runs as an unprivileged user with no access outside /workspace except read-only system directories and a private /tmp; the network is usually disabled (when HTTP_PROXY is set, only the hosts the deployment allows are reachable, through it).',
       'A non-zero exit code is reported, not treated as a failure of the tool.',
       `Long output is cut: beyond about ${settings.thresholdCharacters.toLocaleString('en-US')} characters you get the beginning and end plus the path of a file in /workspace/.herm/tool-output holding the rest.`,
       'Commands that run past the timeout are killed; avoid interactive programs, which would wait for input that never comes.',
@@ -58,10 +61,11 @@ export function createShellTool(settings: ShellToolSettings): BuiltinTool<ShellI
         ),
     }),
     async execute(input, context) {
+      const timeoutMs = input.timeout === undefined ? undefined : Math.round(input.timeout * 1000);
       const result = await context.sandbox.exec({
         command: RUN_IN_BASH,
         args: [input.command],
-        ...(input.timeout === undefined ? {} : { timeoutMs: Math.round(input.timeout * 1000) }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
         signal: context.signal,
       });
       const stdout = await limitLargeOutput(result.stdout, context, settings);
@@ -74,8 +78,12 @@ export function createShellTool(settings: ShellToolSettings): BuiltinTool<ShellI
         ...(result.truncated ? { output_truncated: true as const } : {}),
         ...(stdout.savedPath ? { stdout_file: stdout.savedPath } : {}),
         ...(stderr.savedPath ? { stderr_file: stderr.savedPath } : {}),
+        ...(result.limitExceeded ? { limit_exceeded: result.limitExceeded.limit, error: result.limitExceeded.message } : {}),
+        ...(result.timedOut && !result.limitExceeded
+          ? { error: `The command ran past its time limit and was killed after ${Math.round(result.durationMs / 1000)} s; give it a larger timeout if it needs longer.` }
+          : {}),
       };
-      return { result: output, isError: result.timedOut };
+      return { result: output, isError: result.timedOut || result.limitExceeded !== undefined };
     },
   };
 }
