@@ -1,5 +1,6 @@
 // POST /v1/deployments/:deployment_id/messages
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { ThreadNotFoundError } from '../store/runs.ts';
 import { newId } from '../util/ids.ts';
 import { notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
@@ -32,10 +33,11 @@ export function messageRoutes(): OpenAPIHono<AppEnv> {
       let threadId = body.thread_id ?? deployment.default_thread_id;
       if (threadId === 'new') {
         threadId = (await services.store.threads.create({ id: newId('thread'), deploymentId: deployment.id, title: null })).id;
-      } else if (!(await services.store.threads.get(deployment.id, threadId))) {
-        throw notFound('thread', threadId, 'thread_id');
       }
-      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments);
+      // The thread is checked (one of this deployment's, not deleted) in the transaction that posts the message.
+      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments).catch((error: unknown) => {
+        throw error instanceof ThreadNotFoundError ? notFound('thread', threadId, 'thread_id') : error;
+      });
       return c.json({ run_id: run.id, deployment_id: deployment.id, thread_id: threadId, status: run.status }, 202);
     },
   );

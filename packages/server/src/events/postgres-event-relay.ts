@@ -1,6 +1,6 @@
 // Scale-out delivery: every node LISTENs for the ranges other nodes commit and hands those events to its own
 // hub, so an SSE client connected to any node sees runs executed on any other.
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { EVENTS_CHANNEL, type EventNotice, type EventRepository } from '../store/events.ts';
 import type { EventHub } from './event-hub.ts';
@@ -27,7 +27,9 @@ export class PostgresEventRelay {
   }
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#connectionString });
+    // Loaded here, not at start-up: a server on SQLite never needs the PostgreSQL client.
+    const { default: pgModule } = await import('pg');
+    const client = new pgModule.Client({ connectionString: this.#connectionString });
     client.on('notification', (message) => {
       if (message.channel !== EVENTS_CHANNEL || !message.payload) return;
       const notice = JSON.parse(message.payload) as EventNotice;

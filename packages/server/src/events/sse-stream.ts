@@ -3,12 +3,16 @@
 // live events that arrive meanwhile are buffered and later filtered by seq.
 import type { EventFilter, EventRepository, StoredEvent } from '../store/events.ts';
 import type { EventHub } from './event-hub.ts';
-import { formatEventId } from './event-id.ts';
+import { deploymentTag, formatEventId } from './event-id.ts';
 
 const encoder = new TextEncoder();
-const REPLAY_PAGE = 2_000;
+/** Events per replay page, and how many may wait in a connection's queue before replay waits for the reader. */
+const REPLAY_PAGE = 5_000;
 /** A client this many events behind is disconnected; it reconnects with Last-Event-ID and replays from the store. */
 const MAX_QUEUED_EVENTS = 20_000;
+
+/** Chunks that carry more than one event (a replay page); every other chunk is one event or comment. */
+const eventsInChunk = new WeakMap<Uint8Array, number>();
 
 const frames = new WeakMap<StoredEvent, Uint8Array>();
 
@@ -75,6 +79,16 @@ export async function openEventStream(options: EventStreamOptions): Promise<Open
     if ((controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) close();
   };
 
+  /** A page of replayed events, framed by the store, as one chunk. */
+  const sendPage = (page: { count: number; lastSeq: number; frames: string }) => {
+    if (closed || !controller || page.count === 0) return;
+    const chunk = encoder.encode(page.frames);
+    eventsInChunk.set(chunk, page.count);
+    lastSentSeq = page.lastSeq;
+    controller.enqueue(chunk);
+    if ((controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) close();
+  };
+
   const unsubscribe = hub.subscribe(deploymentId, {
     deliver(event) {
       if (!matches(event, filter)) return;
@@ -86,11 +100,12 @@ export async function openEventStream(options: EventStreamOptions): Promise<Open
   const startSeq = options.afterSeq ?? (await repository.currentSeq(deploymentId)) ?? 0;
   lastSentSeq = startSeq;
 
+  const tag = deploymentTag(deploymentId);
   const replay = async () => {
     for (;;) {
-      const page = await repository.listAfter(deploymentId, lastSentSeq, filter, REPLAY_PAGE);
-      for (const event of page) send(event);
-      if (page.length < REPLAY_PAGE || closed) break;
+      const page = await repository.replayFrames(deploymentId, lastSentSeq, filter, REPLAY_PAGE, tag);
+      sendPage(page);
+      if (page.count < REPLAY_PAGE || closed) break;
       // Replay goes at the reader's pace: wait until it has taken most of what is queued.
       while (!closed && (controller?.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (drained = resolve));
     }
@@ -121,7 +136,8 @@ export async function openEventStream(options: EventStreamOptions): Promise<Open
         close();
       },
     },
-    { highWaterMark: REPLAY_PAGE },
+    // Measured in events, so a replay page counts for what it holds.
+    { highWaterMark: REPLAY_PAGE, size: (chunk) => eventsInChunk.get(chunk) ?? 1 },
   );
   return { body, startSeq };
 }

@@ -1,10 +1,18 @@
 // Turns a `provider/model` name into an AI SDK language model.
-import { createAnthropic } from '@ai-sdk/anthropic';
-import { createGoogle } from '@ai-sdk/google';
-import { createOpenAI } from '@ai-sdk/openai';
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { createRequire } from 'node:module';
 import type { LanguageModelV4 } from '@ai-sdk/provider';
 import { checkModelConfig, type ModelConfig, type ModelEnvironment } from './model-config.ts';
+
+// A provider's SDK is loaded when a model of that provider is first built, not at start-up: each one costs a few
+// MiB of resident memory, and a server typically talks to one provider. The packages are ES modules; Node's
+// require() loads them synchronously into the same module graph as an import would.
+const load = createRequire(import.meta.url);
+const providers = {
+  anthropic: () => load('@ai-sdk/anthropic') as typeof import('@ai-sdk/anthropic'),
+  google: () => load('@ai-sdk/google') as typeof import('@ai-sdk/google'),
+  openai: () => load('@ai-sdk/openai') as typeof import('@ai-sdk/openai'),
+  openaiCompatible: () => load('@ai-sdk/openai-compatible') as typeof import('@ai-sdk/openai-compatible'),
+};
 
 /** Options for {@link resolveModel} that are not configuration (which comes from the environment). */
 export interface ResolveModelOptions {
@@ -35,20 +43,40 @@ export function resolveModel(
   return createLanguageModel(checkModelConfig(modelName, environment), options);
 }
 
-/** Builds the model for an already checked configuration. */
+/** Models built so far, by configuration: a model object holds no per-request state, so runs share it. */
+const models = new Map<string, LanguageModelV4>();
+const MAX_CACHED_MODELS = 1_000;
+
+/**
+ * Builds the model for an already checked configuration, or returns the one built before for the same
+ * configuration: building one costs more than a short run's own work (the OpenAI-compatible provider
+ * constructs its zod response schemas per model).
+ */
 export function createLanguageModel(config: ModelConfig, options: ResolveModelOptions = {}): LanguageModelV4 {
+  if (options.fetch) return buildLanguageModel(config, options);
+  const key = JSON.stringify([config.provider, config.baseUrl, config.apiKey ?? null, config.apiModelId]);
+  let model = models.get(key);
+  if (!model) {
+    model = buildLanguageModel(config, options);
+    if (models.size >= MAX_CACHED_MODELS) models.clear();
+    models.set(key, model);
+  }
+  return model;
+}
+
+function buildLanguageModel(config: ModelConfig, options: ResolveModelOptions): LanguageModelV4 {
   const { fetch } = options;
   switch (config.provider) {
     case 'anthropic':
-      return createAnthropic({ baseURL: config.baseUrl, apiKey: config.apiKey, fetch })(config.apiModelId);
+      return providers.anthropic().createAnthropic({ baseURL: config.baseUrl, apiKey: config.apiKey, fetch })(config.apiModelId);
     case 'openai':
       // The Responses API is the one OpenAI builds new models for (some answer nowhere else); it is
       // also the provider's default.
-      return createOpenAI({ baseURL: config.baseUrl, apiKey: config.apiKey, fetch }).responses(config.apiModelId);
+      return providers.openai().createOpenAI({ baseURL: config.baseUrl, apiKey: config.apiKey, fetch }).responses(config.apiModelId);
     case 'google':
-      return createGoogle({ baseURL: config.baseUrl, apiKey: config.apiKey, fetch })(config.apiModelId);
+      return providers.google().createGoogle({ baseURL: config.baseUrl, apiKey: config.apiKey, fetch })(config.apiModelId);
     case 'openai-compatible':
-      return createOpenAICompatible({
+      return providers.openaiCompatible().createOpenAICompatible({
         name: 'openai-compatible',
         baseURL: config.baseUrl,
         apiKey: config.apiKey,

@@ -1,6 +1,6 @@
 // Keeps a thread's history inside the model's context window: when the estimate passes a threshold, older
 // messages are summarized by the model itself and replaced by that summary.
-import { generateText, type LanguageModel, type ModelMessage } from 'ai';
+import type { LanguageModel, ModelMessage } from 'ai';
 import type { HistoryEntry } from '../store/threads.ts';
 
 /** Share of the context window at which compaction starts. */
@@ -13,8 +13,13 @@ export function estimateTokens(value: unknown): number {
   return Math.ceil((typeof value === 'string' ? value.length : JSON.stringify(value).length) / 4);
 }
 
+/** estimateTokens of an entry's message, from the length of its stored JSON when the store gave it. */
+function entryTokens(entry: HistoryEntry): number {
+  return entry.chars === undefined ? estimateTokens(entry.message) : Math.ceil(entry.chars / 4);
+}
+
 export function needsCompaction(systemPrompt: string, entries: HistoryEntry[], contextTokens: number): boolean {
-  const total = estimateTokens(systemPrompt) + entries.reduce((sum, entry) => sum + estimateTokens(entry.message), 0);
+  const total = estimateTokens(systemPrompt) + entries.reduce((sum, entry) => sum + entryTokens(entry), 0);
   return total > contextTokens * COMPACT_AT && entries.length > 2;
 }
 
@@ -26,7 +31,7 @@ export function compactionSplit(entries: HistoryEntry[], contextTokens: number):
   let kept = 0;
   let split = entries.length;
   for (let index = entries.length - 1; index > 0; index--) {
-    kept += estimateTokens(entries[index]!.message);
+    kept += entryTokens(entries[index]!);
     if (kept > contextTokens * KEEP_RECENT) break;
     if ((entries[index]!.message as ModelMessage).role === 'user') split = index;
   }
@@ -67,6 +72,7 @@ export async function summarize(input: {
   entries: HistoryEntry[];
   signal: AbortSignal;
 }): Promise<string> {
+  const { generateText } = await import('ai');
   const result = await generateText({
     model: input.model,
     system:

@@ -1,7 +1,7 @@
 // The "hermes" agent loop: stream a model step, run the tools it calls inside the sandbox, feed the results
 // back, repeat until the model stops calling tools. Every step is persisted before the next one starts, so a
 // run interrupted by a crash resumes from its history rather than from scratch.
-import { jsonSchema, streamText, tool, type AssistantModelMessage, type JSONSchema7, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import type { AssistantModelMessage, JSONSchema7, LanguageModel, ModelMessage, ToolSet } from 'ai';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
@@ -10,7 +10,7 @@ import type { DeploymentRecord } from '../store/deployments.ts';
 import type { NewEvent } from '../store/events.ts';
 import type { RunError, RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
-import type { HistoryEntry } from '../store/threads.ts';
+import { appendHistoryIn, type HistoryEntry } from '../store/threads.ts';
 import { parseModelName } from '../models/index.ts';
 import { toModelMessage } from './attachments.ts';
 import { compactionSplit, needsCompaction, summarize } from './compaction.ts';
@@ -53,6 +53,17 @@ interface ToolCall {
   invalidReason?: string | undefined;
 }
 
+let aiSdk: Promise<typeof import('ai')> | undefined;
+
+/**
+ * The AI SDK, loaded with the first run rather than at start-up: an idle server (any number of idle
+ * deployments) does not pay its resident memory.
+ */
+function loadAiSdk(): Promise<typeof import('ai')> {
+  aiSdk ??= import('ai');
+  return aiSdk;
+}
+
 const modelToolCache = new WeakMap<Record<string, BuiltinTool>, ToolSet>();
 
 /**
@@ -60,10 +71,11 @@ const modelToolCache = new WeakMap<Record<string, BuiltinTool>, ToolSet>();
  * on every model call was the largest single cost of a short run. Inputs are validated with the zod schema
  * when the tool runs (executeTool), so the model-facing schema needs no validator of its own.
  */
-function toModelTools(tools: Record<string, BuiltinTool>): ToolSet {
+function toModelTools(ai: typeof import('ai'), tools: Record<string, BuiltinTool>): ToolSet {
   let set = modelToolCache.get(tools);
   if (!set) {
     set = {};
+    const { jsonSchema, tool } = ai;
     for (const [name, builtin] of Object.entries(tools)) {
       set[name] = tool({ description: builtin.description, inputSchema: jsonSchema(z.toJSONSchema(builtin.inputSchema) as JSONSchema7) });
     }
@@ -82,12 +94,32 @@ function describeError(error: unknown): string {
 
 export async function runAgent(options: AgentRunOptions): Promise<void> {
   const { run, deployment, store, events, signal, logger } = options;
-  const emit = (type: string, data: Record<string, unknown>) =>
-    events.emit({ deploymentId: deployment.id, type, threadId: run.thread_id, runId: run.id, data } satisfies NewEvent);
+  const event = (type: string, data: Record<string, unknown>): NewEvent => ({
+    deploymentId: deployment.id,
+    type,
+    threadId: run.thread_id,
+    runId: run.id,
+    data,
+  });
+  const emit = (type: string, data: Record<string, unknown>) => events.emit(event(type, data));
+  /** Appends model messages to the history and, in the same transaction, emits `after`; keeps `history` in step. */
+  let history: { summary: string | null; entries: HistoryEntry[] } | undefined;
+  const appendWith = async (messages: unknown[], after: NewEvent[]) => {
+    const { result } = await events.transact(deployment.id, async (trx) => ({
+      result: await appendHistoryIn(trx, store.dialect, run.thread_id, run.id, messages),
+      events: after,
+    }));
+    history?.entries.push(...result);
+  };
 
-  await emit('run_status', { status: 'running' });
+  // The "running" status goes out with the first step's start (one transaction), or ahead of an early end.
+  let runningSent = false;
+  const running = (): NewEvent[] => {
+    if (runningSent) return [];
+    runningSent = true;
+    return [event('run_status', { status: 'running' })];
+  };
   let agentText = '';
-  let outcome: { status: 'completed' | 'error'; error?: RunError } = { status: 'completed' };
   try {
     let model: LanguageModel;
     let contextTokens: number;
@@ -96,20 +128,33 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     } catch (error) {
       throw new RunStop({ type: 'configuration_error', message: describeError(error) });
     }
-    const modelTools = toModelTools(options.tools);
+    const ai = await loadAiSdk();
+    const modelTools = toModelTools(ai, options.tools);
     const provider = parseModelName(deployment.model).provider;
     // A thread has one active run, so while it works the history changes only through it: load it once and
     // keep it in step with what this loop appends, instead of re-reading the whole thread every step.
-    const history = await store.threads.loadHistory(run.thread_id);
-    const append = async (messages: unknown[]) => {
-      history.entries.push(...(await store.threads.appendHistory(run.thread_id, run.id, messages)));
-    };
-    if (run.steps > 0) await closeInterruptedToolCalls(history.entries, append, emit);
+    history = await store.threads.loadHistory(run.thread_id);
+    const append = (messages: unknown[]) => appendWith(messages, []);
+    if (run.steps > 0) {
+      for (const status of running()) await events.emit(status);
+      await closeInterruptedToolCalls(history.entries, append, emit);
+    }
     const toolNames = Object.keys(options.tools);
     let steps = run.steps;
     for (;;) {
       if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
-      history.entries.push(...(await store.runs.takeInputs(run.id, run.thread_id)));
+      if (steps >= options.maxSteps) {
+        // Inputs not yet seen enter the history when the run ends (finishIn), for the next run.
+        throw new RunStop({ type: 'step_limit', message: `The run stopped after ${options.maxSteps} model steps (HERM_MAX_STEPS).` });
+      }
+      // Pending inputs move into the history and the step is counted in one transaction (the first step's also
+      // sends the "running" status).
+      const { result: taken } = await events.transact(deployment.id, async (trx) => ({
+        result: await store.runs.beginStepIn(trx, run.id, run.thread_id),
+        events: running(),
+      }));
+      steps++;
+      history.entries.push(...taken);
       if (needsCompaction(buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary, persistentWorkspace: deployment.sandbox.persistent_filesystem }), history.entries, contextTokens)) {
         const split = compactionSplit(history.entries, contextTokens);
         if (split > 0) {
@@ -120,16 +165,10 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         }
       }
       const system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary, persistentWorkspace: deployment.sandbox.persistent_filesystem });
-      if (steps >= options.maxSteps) {
-        throw new RunStop({ type: 'step_limit', message: `The run stopped after ${options.maxSteps} model steps (HERM_MAX_STEPS).` });
-      }
-      steps++;
-      await store.runs.incrementSteps(run.id);
-
       let stepText = '';
       const toolCalls: ToolCall[] = [];
       let streamError: unknown;
-      const result = streamText({
+      const result = ai.streamText({
         model,
         system,
         messages: history.entries.map((entry) => toModelMessage(entry.message, provider)),
@@ -166,46 +205,49 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         assistantContent.push({ type: 'tool-call', toolCallId: call.toolCallId, toolName: call.toolName, input: call.input });
       }
       if (stepText) agentText = agentText ? `${agentText}\n\n${stepText}` : stepText;
-      if (assistantContent.length > 0) {
-        await append([{ role: 'assistant', content: assistantContent }]);
-      }
+      const stepMessages = assistantContent.length > 0 ? [{ role: 'assistant', content: assistantContent }] : [];
 
       if (toolCalls.length === 0) {
-        await events.drain();
-        if (await store.runs.finish(run.id, run.thread_id, deployment.id, { status: 'completed', agentText })) {
-          agentText = '';
-          break;
-        }
+        // The step's message, the check for inputs that arrived meanwhile, the end of the run and its final
+        // status commit together, after the step's tokens (queued before it in the event log).
+        const { result: end } = await events.transact(deployment.id, async (trx) => {
+          const finish = await store.runs.finishIn(trx, run.id, run.thread_id, deployment.id, { status: 'completed', agentText, history: stepMessages });
+          return { result: finish, events: finish.finished ? [event('run_status', { status: 'completed' })] : [] };
+        });
+        history.entries.push(...end.entries);
+        if (end.finished) break;
         continue; // a message arrived while the model was answering: it joins this run
       }
 
-      for (const call of toolCalls) {
-        await emit('tool_call', { tool: call.toolName, tool_call_id: call.toolCallId, arguments: call.input });
+      const callEvent = (call: ToolCall) => event('tool_call', { tool: call.toolName, tool_call_id: call.toolCallId, arguments: call.input });
+      await appendWith(stepMessages, [callEvent(toolCalls[0]!)]);
+      for (const [index, call] of toolCalls.entries()) {
         const output = await executeTool(options, call);
-        await emit('tool_result', {
-          tool: call.toolName,
-          tool_call_id: call.toolCallId,
-          result: output.result,
-          is_error: output.isError,
-        });
-        await append([
-          {
-            role: 'tool',
-            content: [
-              {
-                type: 'tool-result',
-                toolCallId: call.toolCallId,
-                toolName: call.toolName,
-                output: output.isError
-                  ? { type: 'error-json', value: output.result ?? null }
-                  : { type: 'json', value: output.result ?? null },
-              },
-            ],
-          },
-        ]);
+        // The result event, the result in the history and the next call's event commit together.
+        const next = toolCalls[index + 1];
+        await appendWith(
+          [
+            {
+              role: 'tool',
+              content: [
+                {
+                  type: 'tool-result',
+                  toolCallId: call.toolCallId,
+                  toolName: call.toolName,
+                  output: output.isError
+                    ? { type: 'error-json', value: output.result ?? null }
+                    : { type: 'json', value: output.result ?? null },
+                },
+              ],
+            },
+          ],
+          [
+            event('tool_result', { tool: call.toolName, tool_call_id: call.toolCallId, result: output.result, is_error: output.isError }),
+            ...(next ? [callEvent(next)] : []),
+          ],
+        );
       }
     }
-    outcome = { status: 'completed' };
   } catch (error) {
     if (signal.aborted && signal.reason === HANDOFF_REASON) return;
     const runError: RunError =
@@ -215,11 +257,12 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
           ? { type: 'cancelled', message: 'The run was cancelled.' }
           : { type: 'server_error', message: describeError(error) };
     if (!(error instanceof RunStop)) logger.error({ err: error, runId: run.id }, 'run failed');
-    outcome = { status: 'error', error: runError };
-    await events.drain();
-    await store.runs.finish(run.id, run.thread_id, deployment.id, { status: 'error', error: runError, agentText });
+    // The end of the run and its final status commit together, after every event emitted before.
+    await events.transact(deployment.id, async (trx) => {
+      await store.runs.finishIn(trx, run.id, run.thread_id, deployment.id, { status: 'error', error: runError, agentText });
+      return { result: undefined, events: [...running(), event('run_status', { status: 'error', error: runError })] };
+    });
   }
-  await emit('run_status', outcome.error ? { status: outcome.status, error: outcome.error } : { status: outcome.status });
 }
 
 /**

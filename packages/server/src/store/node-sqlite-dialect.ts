@@ -1,6 +1,7 @@
 // Kysely's SqliteDialect speaks to a better-sqlite3-shaped object; this adapts Node's built-in node:sqlite
 // (no native addon to compile, which matters on machines that cannot download prebuilt binaries).
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 
 function bindable(value: unknown): unknown {
@@ -31,6 +32,9 @@ class NodeSqliteStatement implements SqliteStatement {
   }
 }
 
+/** Pages the WAL may reach before the server's own connection checkpoints (a backstop: see WalCheckpointer). */
+const WAL_AUTOCHECKPOINT_PAGES = 4_000;
+
 export function openSqliteDatabase(filename: string): DatabaseSync {
   const database = new DatabaseSync(filename);
   // WAL lets the CLI (keys, secrets) write while the server runs; NORMAL sync is durable across process
@@ -39,14 +43,104 @@ export function openSqliteDatabase(filename: string): DatabaseSync {
   database.exec('PRAGMA synchronous = NORMAL');
   database.exec('PRAGMA busy_timeout = 5000');
   database.exec('PRAGMA foreign_keys = ON');
+  database.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   return database;
 }
 
-export function createNodeSqliteDialect(database: DatabaseSync): SqliteDialect {
+/** Commits between two checkpoint requests: a few hundred WAL pages. */
+const COMMITS_PER_CHECKPOINT = 32;
+/** A checkpointer without requests for this long ends its thread (it costs memory while it lives). */
+const CHECKPOINTER_IDLE_MS = 1_500;
+
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+const database = new DatabaseSync(workerData.filename);
+const checkpoint = database.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+parentPort.on('message', () => {
+  try { checkpoint.get(); } catch {}
+  parentPort.postMessage('done');
+});
+`;
+
+/**
+ * Checkpoints the WAL on a thread of its own. A checkpoint copies the WAL's pages into the database file and
+ * fsyncs it; left to SQLite it runs inside whichever commit crosses the threshold, on the event loop, where it
+ * was two thirds of the cost of a commit (and stalls of tens of milliseconds). PASSIVE checkpoints never block
+ * the server's writes. The thread starts with write activity and ends when writes stop.
+ */
+class WalCheckpointer {
+  readonly #filename: string;
+  #worker: Worker | undefined;
+  #busy = false;
+  #pending = false;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(filename: string) {
+    this.#filename = filename;
+  }
+
+  request(): void {
+    if (this.#closed) return;
+    if (this.#busy) {
+      this.#pending = true;
+      return;
+    }
+    if (!this.#worker) {
+      const worker = new Worker(CHECKPOINTER_SOURCE, { eval: true, workerData: { filename: this.#filename } });
+      worker.unref();
+      worker.on('message', () => {
+        this.#busy = false;
+        if (this.#pending) {
+          this.#pending = false;
+          this.request();
+        }
+      });
+      // A checkpointer that fails leaves the work to SQLite's own checkpoints (wal_autocheckpoint).
+      worker.on('error', () => this.#stop(worker));
+      worker.on('exit', () => this.#stop(worker));
+      this.#worker = worker;
+    }
+    this.#busy = true;
+    this.#worker.postMessage('checkpoint');
+    if (this.#idleTimer) this.#idleTimer.refresh();
+    else {
+      this.#idleTimer = setTimeout(() => this.#stop(this.#worker), CHECKPOINTER_IDLE_MS);
+      this.#idleTimer.unref();
+    }
+  }
+
+  #stop(worker: Worker | undefined): void {
+    if (!worker || this.#worker !== worker) return;
+    this.#worker = undefined;
+    this.#busy = false;
+    this.#pending = false;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    void worker.terminate();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stop(this.#worker);
+  }
+}
+
+export function createNodeSqliteDialect(database: DatabaseSync, filename?: string): SqliteDialect {
   const statements = new Map<string, NodeSqliteStatement>();
+  const checkpointer = filename && filename !== ':memory:' ? new WalCheckpointer(filename) : undefined;
+  let commits = 0;
   const adapter: SqliteDatabase = {
-    close: () => database.close(),
+    close: () => {
+      checkpointer?.close();
+      database.close();
+    },
     prepare(sqlText: string) {
+      if (checkpointer && sqlText === 'commit' && ++commits % COMMITS_PER_CHECKPOINT === 0) {
+        // Runs after this commit: the request reaches the thread once the event loop is free.
+        queueMicrotask(() => checkpointer.request());
+      }
       // Prepared statements are cached: the same few hundred queries run over and over.
       let statement = statements.get(sqlText);
       if (!statement) {

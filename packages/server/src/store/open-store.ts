@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import type { Database, Db, Dialect } from './database.ts';
 import { createNodeSqliteDialect, openSqliteDatabase } from './node-sqlite-dialect.ts';
 import { migrate } from './schema.ts';
+import { NAMED_STATEMENTS } from './sql.ts';
 import { Store } from './store.ts';
 
 export interface StoreLocation {
@@ -21,6 +21,8 @@ export async function openStore(location: StoreLocation): Promise<Store> {
   let db: Db;
   let dialect: Dialect;
   if (location.databaseUrl) {
+    // Loaded only for PostgreSQL: the embedded SQLite mode never needs the client.
+    const { default: pg } = await import('pg');
     const pool = new pg.Pool({
       connectionString: location.databaseUrl,
       max: 10,
@@ -32,6 +34,18 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     });
     // Without a listener an idle connection's error would crash the process; the pool reconnects on next use.
     pool.on('error', (error) => location.onConnectionError?.(error));
+    // The fixed statements of the hot paths (store/sql.ts) run as named prepared statements: parsed and planned
+    // once per connection instead of on every call.
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
+        if (typeof config === 'string' && Array.isArray(values) && callback === undefined) {
+          const name = NAMED_STATEMENTS.get(config);
+          if (name) return query({ name, text: config, values });
+        }
+        return callback === undefined ? query(config, values) : query(config, values, callback);
+      }) as typeof client.query;
+    });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = 'postgres';
   } else {
@@ -40,7 +54,7 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     const file = path.join(location.dataDir, 'herm.sqlite');
     if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
     const database = openSqliteDatabase(file);
-    db = new Kysely<Database>({ dialect: createNodeSqliteDialect(database) });
+    db = new Kysely<Database>({ dialect: createNodeSqliteDialect(database, file) });
     dialect = 'sqlite';
   }
   await migrate(db);

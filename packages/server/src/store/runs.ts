@@ -1,11 +1,12 @@
 // Runs: one unit of agent work on a thread. A thread has at most one active run; messages that arrive
 // while it is active are queued as its inputs (steering) in the same transaction that checks for it,
 // so a message is never lost between "the run looked finished" and "the run finished".
-import type { Selectable, Transaction } from 'kysely';
+import type { Selectable } from 'kysely';
 import { newId } from '../util/ids.ts';
-import type { Database, Db, Dialect, RunsTable } from './database.ts';
+import type { Db, Dialect, RunsTable } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
-import { appendHistoryIn, insertMessageIn, type Attachment, type HistoryEntry, type UserHistoryMessage } from './threads.ts';
+import { query } from './sql.ts';
+import { appendHistoryIn, insertHistoryIn, insertMessageRowIn, type Attachment, type HistoryEntry, type UserHistoryMessage } from './threads.ts';
 
 export type RunStatus = 'running' | 'waiting_on_human' | 'completed' | 'error';
 
@@ -20,6 +21,10 @@ export interface RunRecord extends Omit<Selectable<RunsTable>, 'error' | 'status
 }
 
 const ACTIVE_STATUSES: RunStatus[] = ['running', 'waiting_on_human'];
+
+/** Named rather than *: a prepared statement must keep its result shape when a later migration adds a column. */
+const RUN_COLUMNS =
+  'id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at';
 
 function fromRow(row: Selectable<RunsTable>): RunRecord {
   return {
@@ -45,7 +50,55 @@ export interface FinishOutcome {
   status: 'completed' | 'error';
   error?: RunError | undefined;
   agentText: string;
+  /** Model messages of the last step, appended to the history whether or not the run may end. */
+  history?: unknown[] | undefined;
 }
+
+export interface FinishResult {
+  /** False when inputs arrived that the run has not seen: it goes on. */
+  finished: boolean;
+  /** The history entries appended (the outcome's `history`, or an ended run's unseen inputs). */
+  entries: HistoryEntry[];
+}
+
+/** A message was posted to a thread that does not exist (or not in that deployment, or deleted). */
+export class ThreadNotFoundError extends Error {
+  readonly threadId: string;
+
+  constructor(threadId: string) {
+    super(`thread ${threadId} not found`);
+    this.threadId = threadId;
+  }
+}
+
+/**
+ * PostgreSQL posts a message in one round trip: the run when one starts ($12), the thread's active run and
+ * message count, the input, and the visible message numbered by that count.
+ */
+const POSTGRES_SUBMIT =
+  'WITH run AS (INSERT INTO runs (id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, ' +
+  "lease_expires_at, created_at, started_at, completed_at) SELECT $1, $2, $3, 'running', $4, NULL, 0, 0, $5, $6, $7, $7, NULL WHERE $12::boolean), " +
+  'thread AS (UPDATE threads SET active_run_id = $1, message_count = message_count + 1, last_activity_at = $7, updated_at = $7 ' +
+  'WHERE id = $3 RETURNING message_count), ' +
+  'input AS (INSERT INTO run_inputs (id, run_id, thread_id, content, attachments, created_at, consumed_at) VALUES ($8, $1, $3, $9, $10, $7, NULL)) ' +
+  'INSERT INTO messages (id, thread_id, deployment_id, seq, role, content, run_id, attachments, created_at) ' +
+  "SELECT $11, $3, $2, message_count, 'user', $9, $1, $10, $7 FROM thread";
+
+/**
+ * PostgreSQL ends a run in one round trip: the run's status, the thread (released, $5 history entries
+ * reserved, $6 messages counted), the history entries ($8) and the agent's message when there is one.
+ */
+const POSTGRES_FINISH =
+  'WITH run AS (UPDATE runs SET status = $1, error = $2, completed_at = $3, lease_owner = NULL, lease_expires_at = NULL WHERE id = $4), ' +
+  'thread AS (UPDATE threads SET active_run_id = CASE WHEN active_run_id = $4 THEN NULL ELSE active_run_id END, ' +
+  'history_seq = history_seq + $5, message_count = message_count + $6, ' +
+  'last_activity_at = CASE WHEN $6 > 0 THEN $3 ELSE last_activity_at END, updated_at = CASE WHEN $6 > 0 THEN $3 ELSE updated_at END ' +
+  'WHERE id = $7 RETURNING history_seq, message_count), ' +
+  'entries AS (INSERT INTO history (thread_id, seq, run_id, message, created_at) ' +
+  'SELECT $7, thread.history_seq - $5 + h.ord, $4, h.message, $3 FROM thread, unnest($8::text[]) WITH ORDINALITY AS h(message, ord)), ' +
+  'message AS (INSERT INTO messages (id, thread_id, deployment_id, seq, role, content, run_id, attachments, created_at) ' +
+  "SELECT $9, $7, $10, thread.message_count, 'agent', $11, $4, NULL, $3 FROM thread WHERE $6 > 0) " +
+  'SELECT history_seq FROM thread';
 
 export class RunRepository {
   readonly #db: Db;
@@ -56,14 +109,42 @@ export class RunRepository {
     this.#dialect = dialect;
   }
 
-  /** Locks the thread row for the rest of the transaction (PostgreSQL; SQLite has one writer anyway). */
-  async #lockThread(trx: Transaction<Database>, threadId: string) {
-    let query = trx.selectFrom('threads').select(['id', 'active_run_id']).where('id', '=', threadId);
-    if (this.#dialect === 'postgres') query = query.forUpdate();
-    return query.executeTakeFirstOrThrow();
+  /**
+   * Locks the thread row for the rest of the transaction (PostgreSQL; SQLite has one writer anyway) and reads the
+   * status of its active run in the same statement. A run leaves the active statuses only in the transaction that
+   * also clears the thread's active_run_id (finishIn), so the status read here is never staler than the lock.
+   */
+  async #lockThreadForSubmit(trx: Db, threadId: string, deploymentId: string) {
+    const lock = this.#dialect === 'postgres' ? ' FOR UPDATE OF t' : '';
+    const [row] = await query<{ active_run_id: string | null; run_status: string | null }>(
+      trx,
+      this.#dialect,
+      'SELECT t.active_run_id, r.status AS run_status FROM threads t LEFT JOIN runs r ON r.id = t.active_run_id ' +
+        `WHERE t.id = $1 AND t.deployment_id = $2 AND t.deleted_at IS NULL${lock}`,
+      [threadId, deploymentId],
+    );
+    return row;
   }
 
-  /** Posts a user message: starts a run on the thread, or folds the message into the active one. */
+  /**
+   * Locks the thread and the run (PostgreSQL) and reads the run's status: locked, it is the newest committed one
+   * even when this statement had to wait for another transaction ending the same run.
+   */
+  async #lockRun(trx: Db, threadId: string, runId: string) {
+    const lock = this.#dialect === 'postgres' ? ' FOR UPDATE OF t, r' : '';
+    const [row] = await query<{ run_status: string }>(
+      trx,
+      this.#dialect,
+      `SELECT r.status AS run_status FROM threads t JOIN runs r ON r.id = $2 WHERE t.id = $1${lock}`,
+      [threadId, runId],
+    );
+    return row;
+  }
+
+  /**
+   * Posts a user message: starts a run on the thread, or folds the message into the active one.
+   * @throws ThreadNotFoundError when the thread is not one of the deployment's (or was deleted).
+   */
   async submitMessage(input: {
     deploymentId: string;
     threadId: string;
@@ -74,19 +155,21 @@ export class RunRepository {
     leaseMs: number;
   }): Promise<SubmitResult> {
     return this.#db.transaction().execute(async (trx) => {
-      const thread = await this.#lockThread(trx, input.threadId);
+      const thread = await this.#lockThreadForSubmit(trx, input.threadId, input.deploymentId);
+      if (!thread) throw new ThreadNotFoundError(input.threadId);
       const now = Date.now();
       let run: RunRecord | undefined;
       let folded = false;
-      if (thread.active_run_id) {
-        const active = await trx.selectFrom('runs').selectAll().where('id', '=', thread.active_run_id).executeTakeFirst();
-        if (active && ACTIVE_STATUSES.includes(active.status as RunStatus)) {
+      if (thread.active_run_id && thread.run_status && ACTIVE_STATUSES.includes(thread.run_status as RunStatus)) {
+        const [active] = await query<Selectable<RunsTable>>(trx, this.#dialect, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [thread.active_run_id]);
+        if (active) {
           run = fromRow(active);
           folded = true;
         }
       }
+      const startsRun = !run;
       if (!run) {
-        const row = {
+        run = fromRow({
           id: newId('run'),
           deployment_id: input.deploymentId,
           thread_id: input.threadId,
@@ -100,32 +183,66 @@ export class RunRepository {
           created_at: now,
           started_at: now,
           completed_at: null,
-        };
-        await trx.insertInto('runs').values(row).execute();
-        await trx.updateTable('threads').set({ active_run_id: row.id }).where('id', '=', input.threadId).execute();
-        run = fromRow(row);
+        });
       }
-      await trx
-        .insertInto('run_inputs')
-        .values({
+      const attachments = input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null;
+      if (this.#dialect === 'postgres') {
+        // One round trip: the run (when one starts), the thread's active run and message count, the input and
+        // the visible message numbered by that count.
+        await query(trx, this.#dialect, POSTGRES_SUBMIT, [
+          run.id,
+          input.deploymentId,
+          input.threadId,
+          input.trigger,
+          input.nodeId,
+          now + input.leaseMs,
+          now,
+          newId('message'),
+          input.content,
+          attachments,
+          newId('message'),
+          startsRun,
+        ]);
+        return { run, folded };
+      }
+      if (startsRun) {
+        await query(
+          trx,
+          this.#dialect,
+          'INSERT INTO runs (id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, ' +
+            "lease_expires_at, created_at, started_at, completed_at) VALUES ($1, $2, $3, 'running', $4, NULL, 0, 0, $5, $6, $7, $7, NULL)",
+          [run.id, input.deploymentId, input.threadId, input.trigger, input.nodeId, now + input.leaseMs, now],
+        );
+      }
+      // One update makes the run the thread's active one (a no-op when folded) and numbers the visible message.
+      const [counted] = await query<{ message_count: number | string }>(
+        trx,
+        this.#dialect,
+        'UPDATE threads SET active_run_id = $1, message_count = message_count + 1, last_activity_at = $2, updated_at = $2 ' +
+          'WHERE id = $3 RETURNING message_count',
+        [run.id, now, input.threadId],
+      );
+      await query(
+        trx,
+        this.#dialect,
+        'INSERT INTO run_inputs (id, run_id, thread_id, content, attachments, created_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)',
+        [newId('message'), run.id, input.threadId, input.content, attachments, now],
+      );
+      await insertMessageRowIn(
+        trx,
+        this.#dialect,
+        {
           id: newId('message'),
-          run_id: run.id,
-          thread_id: input.threadId,
+          threadId: input.threadId,
+          deploymentId: input.deploymentId,
+          role: 'user',
           content: input.content,
-          attachments: input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null,
-          created_at: now,
-          consumed_at: null,
-        })
-        .execute();
-      await insertMessageIn(trx, {
-        id: newId('message'),
-        threadId: input.threadId,
-        deploymentId: input.deploymentId,
-        role: 'user',
-        content: input.content,
-        runId: run.id,
-        attachments: input.attachments,
-      });
+          runId: run.id,
+          attachments: input.attachments,
+        },
+        Number(counted!.message_count),
+        now,
+      );
       return { run, folded };
     });
   }
@@ -135,31 +252,42 @@ export class RunRepository {
     return this.#db.transaction().execute(async (trx) => this.#takeInputsIn(trx, runId, threadId));
   }
 
-  async #takeInputsIn(trx: Transaction<Database>, runId: string, threadId: string): Promise<HistoryEntry[]> {
-    const pending = await trx
-      .selectFrom('run_inputs')
-      .select(['id', 'content', 'attachments'])
-      .where('run_id', '=', runId)
-      .where('consumed_at', 'is', null)
-      .orderBy('created_at', 'asc')
-      .orderBy('id', 'asc')
-      .execute();
-    if (pending.length === 0) return [];
-    await trx
-      .updateTable('run_inputs')
-      .set({ consumed_at: Date.now() })
-      .where('id', 'in', pending.map((input) => input.id))
-      .execute();
-    return appendHistoryIn(
+  /**
+   * The database side of starting a model step, inside the caller's transaction: the run's pending inputs move
+   * into the history (returned as entries) and the step is counted.
+   */
+  async beginStepIn(trx: Db, runId: string, threadId: string): Promise<HistoryEntry[]> {
+    if (this.#dialect === 'postgres') {
+      // The step is counted in the statement that takes the inputs.
+      const inputs = await this.#consumeInputs(trx, runId, true);
+      return appendHistoryIn(trx, this.#dialect, threadId, runId, inputs);
+    }
+    const entries = await this.#takeInputsIn(trx, runId, threadId);
+    await query(trx, this.#dialect, 'UPDATE runs SET steps = steps + 1 WHERE id = $1', [runId]);
+    return entries;
+  }
+
+  /** Marks the pending inputs consumed and returns them, in one statement; most steps find none. */
+  async #consumeInputs(trx: Db, runId: string, countStep = false): Promise<UserHistoryMessage[]> {
+    const consume = 'UPDATE run_inputs SET consumed_at = $1 WHERE run_id = $2 AND consumed_at IS NULL RETURNING id, content, attachments, created_at';
+    const rows = await query<{ id: string; content: string; attachments: string | null; created_at: number | string }>(
       trx,
-      threadId,
-      runId,
-      pending.map((input): UserHistoryMessage =>
-        input.attachments
-          ? { role: 'user', content: input.content, attachments: JSON.parse(input.attachments) as Attachment[] }
-          : { role: 'user', content: input.content },
-      ),
+      this.#dialect,
+      countStep ? `WITH step AS (UPDATE runs SET steps = steps + 1 WHERE id = $2) ${consume}` : consume,
+      [Date.now(), runId],
     );
+    if (rows.length > 1) rows.sort((a, b) => Number(a.created_at) - Number(b.created_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return rows.map((input): UserHistoryMessage =>
+      input.attachments
+        ? { role: 'user', content: input.content, attachments: JSON.parse(input.attachments) as Attachment[] }
+        : { role: 'user', content: input.content },
+    );
+  }
+
+  async #takeInputsIn(trx: Db, runId: string, threadId: string): Promise<HistoryEntry[]> {
+    const inputs = await this.#consumeInputs(trx, runId);
+    if (inputs.length === 0) return [];
+    return appendHistoryIn(trx, this.#dialect, threadId, runId, inputs);
   }
 
   /**
@@ -167,52 +295,77 @@ export class RunRepository {
    * An error ends the run regardless; its unseen inputs still enter the history for the next run.
    */
   async finish(runId: string, threadId: string, deploymentId: string, outcome: FinishOutcome): Promise<boolean> {
-    return this.#db.transaction().execute(async (trx) => {
-      await this.#lockThread(trx, threadId);
-      const current = await trx.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirst();
-      if (!current || !ACTIVE_STATUSES.includes(current.status as RunStatus)) return true; // already ended
-      if (outcome.status === 'completed') {
-        const pending = await trx
-          .selectFrom('run_inputs')
-          .select('id')
-          .where('run_id', '=', runId)
-          .where('consumed_at', 'is', null)
-          .limit(1)
-          .executeTakeFirst();
-        if (pending) return false;
-      } else {
-        await this.#takeInputsIn(trx, runId, threadId);
-      }
-      const now = Date.now();
-      await trx
-        .updateTable('runs')
-        .set({
-          status: outcome.status,
-          error: outcome.error ? JSON.stringify(outcome.error) : null,
-          completed_at: now,
-          lease_owner: null,
-          lease_expires_at: null,
-        })
-        .where('id', '=', runId)
-        .execute();
-      await trx
-        .updateTable('threads')
-        .set({ active_run_id: null })
-        .where('id', '=', threadId)
-        .where('active_run_id', '=', runId)
-        .execute();
-      if (outcome.agentText) {
-        await insertMessageIn(trx, {
-          id: newId('message'),
-          threadId,
-          deploymentId,
-          role: 'agent',
-          content: outcome.agentText,
-          runId,
-        });
-      }
-      return true;
-    });
+    const result = await this.#db.transaction().execute((trx) => this.finishIn(trx, runId, threadId, deploymentId, outcome));
+    return result.finished;
+  }
+
+  /**
+   * `finish` inside the caller's transaction, which also appends `outcome.history` (the last step's messages):
+   * the check for unseen inputs and the end of the run are one transaction with the thread locked, so a message
+   * posted meanwhile is either seen by this check or starts a run of its own.
+   */
+  async finishIn(trx: Db, runId: string, threadId: string, deploymentId: string, outcome: FinishOutcome): Promise<FinishResult> {
+    const locked = await this.#lockRun(trx, threadId, runId);
+    if (!locked) return { finished: true, entries: [] }; // the run (or its thread) is gone
+    const history = [...(outcome.history ?? [])];
+    if (!ACTIVE_STATUSES.includes(locked.run_status as RunStatus)) {
+      // already ended
+      return { finished: true, entries: await appendHistoryIn(trx, this.#dialect, threadId, runId, history) };
+    }
+    if (outcome.status === 'completed') {
+      const [pending] = await query(trx, this.#dialect, 'SELECT id FROM run_inputs WHERE run_id = $1 AND consumed_at IS NULL LIMIT 1', [runId]);
+      if (pending) return { finished: false, entries: await appendHistoryIn(trx, this.#dialect, threadId, runId, history) };
+    } else {
+      history.push(...(await this.#consumeInputs(trx, runId)));
+    }
+    const now = Date.now();
+    const messages = outcome.agentText ? 1 : 0;
+    if (this.#dialect === 'postgres') {
+      // One round trip for the run, the thread, the history entries and the agent's message.
+      const json = history.map((message) => JSON.stringify(message));
+      const [updated] = await query<{ history_seq: number | string }>(trx, this.#dialect, POSTGRES_FINISH, [
+        outcome.status,
+        outcome.error ? JSON.stringify(outcome.error) : null,
+        now,
+        runId,
+        history.length,
+        messages,
+        threadId,
+        json,
+        newId('message'),
+        deploymentId,
+        outcome.agentText,
+      ]);
+      const first = Number(updated!.history_seq) - history.length + 1;
+      return { finished: true, entries: json.map((text, index) => ({ seq: first + index, runId, message: history[index], chars: text.length })) };
+    }
+    await query(
+      trx,
+      this.#dialect,
+      'UPDATE runs SET status = $1, error = $2, completed_at = $3, lease_owner = NULL, lease_expires_at = NULL WHERE id = $4',
+      [outcome.status, outcome.error ? JSON.stringify(outcome.error) : null, now, runId],
+    );
+    // One update releases the thread, reserves the history entries and numbers the agent's message.
+    const [updated] = await query<{ history_seq: number | string; message_count: number | string }>(
+      trx,
+      this.#dialect,
+      'UPDATE threads SET active_run_id = CASE WHEN active_run_id = $1 THEN NULL ELSE active_run_id END, ' +
+        'history_seq = history_seq + $2, message_count = message_count + $3, ' +
+        'last_activity_at = CASE WHEN $3 > 0 THEN $4 ELSE last_activity_at END, updated_at = CASE WHEN $3 > 0 THEN $4 ELSE updated_at END ' +
+        'WHERE id = $5 RETURNING history_seq, message_count',
+      [runId, history.length, messages, now, threadId],
+    );
+    const entries = await insertHistoryIn(trx, this.#dialect, threadId, runId, Number(updated!.history_seq) - history.length + 1, history);
+    if (outcome.agentText) {
+      await insertMessageRowIn(
+        trx,
+        this.#dialect,
+        { id: newId('message'), threadId, deploymentId, role: 'agent', content: outcome.agentText, runId },
+        Number(updated!.message_count),
+        now,
+      );
+    }
+    return { finished: true, entries };
   }
 
   async get(deploymentId: string, id: string): Promise<RunRecord | undefined> {
@@ -253,7 +406,7 @@ export class RunRepository {
   }
 
   async incrementSteps(id: string): Promise<void> {
-    await this.#db.updateTable('runs').set((eb) => ({ steps: eb('steps', '+', 1) })).where('id', '=', id).execute();
+    await query(this.#db, this.#dialect, 'UPDATE runs SET steps = steps + 1 WHERE id = $1', [id]);
   }
 
   async requestCancel(id: string): Promise<void> {
@@ -262,14 +415,12 @@ export class RunRepository {
 
   /** Extends this node's lease; tells the worker whether it still owns the run and whether to stop. */
   async renewLease(id: string, nodeId: string, until: number): Promise<{ owned: boolean; cancelRequested: boolean }> {
-    const row = await this.#db
-      .updateTable('runs')
-      .set({ lease_expires_at: until })
-      .where('id', '=', id)
-      .where('lease_owner', '=', nodeId)
-      .where('status', '=', 'running')
-      .returning(['cancel_requested'])
-      .executeTakeFirst();
+    const [row] = await query<{ cancel_requested: number | string }>(
+      this.#db,
+      this.#dialect,
+      "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running' RETURNING cancel_requested",
+      [until, id, nodeId],
+    );
     return { owned: row !== undefined, cancelRequested: row ? Number(row.cancel_requested) === 1 : false };
   }
 

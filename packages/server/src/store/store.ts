@@ -27,7 +27,7 @@ export class Store {
     this.accounts = new AccountRepository(db);
     this.secrets = new SecretRepository(db);
     this.deployments = new DeploymentRepository(db);
-    this.threads = new ThreadRepository(db);
+    this.threads = new ThreadRepository(db, dialect);
     this.runs = new RunRepository(db, dialect);
     this.events = new EventRepository(db, dialect);
     this.idempotency = new IdempotencyRepository(db);
