@@ -32,7 +32,8 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
 
 export function startChildServer(env: Record<string, string>): Promise<ChildServer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, 'serve'], {
+    // Through ./herm, the README's command: its Node flags and allocator settings are part of what is measured.
+    const child = spawn(path.join(REPO_ROOT, 'herm'), ['serve'], {
       // HERM_SANDBOX pinned like startTestServer's: a Docker API on the test machine must not change the sandbox.
       env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', HERM_SANDBOX: 'bubblewrap', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
