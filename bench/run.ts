@@ -16,7 +16,7 @@ import { startTestServer } from '../packages/server/test/support/test-server.ts'
 import { startHerm, type HermProcess } from './lib/herm-process.ts';
 import { RunWatcher } from './lib/run-watcher.ts';
 import { benchSandboxes } from './lib/sandbox-bench.ts';
-import { readSse } from './lib/sse-reader.ts';
+import { readSse, type SseReader } from './lib/sse-reader.ts';
 import { summarize, type Summary } from './lib/stats.ts';
 import { writeReport, type BenchRow } from './lib/report.ts';
 
@@ -241,19 +241,46 @@ async function benchEventPipeline(store: 'sqlite' | 'postgres'): Promise<BenchRo
     const total = count(100_000);
     let delivered = 0;
     let finished = 0;
-    const reader = await readSse(deployment.events.url, herm.adminKey, () => {
-      if (++delivered === total) finished = performance.now();
-    });
+    // A reader more than 20,000 events behind is disconnected by design and resumes with Last-Event-ID, as
+    // the SDK does; the burst below outruns it on PostgreSQL, so this reader resumes too.
+    let lastId: string | undefined;
+    let reconnects = 0;
+    let reader: SseReader | undefined;
+    const connect = async (): Promise<void> => {
+      const current = await readSse(
+        deployment.events.url,
+        herm.adminKey,
+        (event) => {
+          lastId = event.id;
+          if (++delivered === total) finished = performance.now();
+        },
+        lastId ? { 'last-event-id': lastId } : {},
+      );
+      reader = current;
+      void current.done.then(() => {
+        if (reader === current && delivered < total) {
+          reconnects++;
+          void connect();
+        }
+      });
+    };
+    await connect();
     const started = performance.now();
     const events = herm.server.services.events;
     for (let index = 0; index < total; index++) {
       void events.emit({ deploymentId: deployment.deployment_id, type: 'token', threadId: deployment.thread_id, runId: 'run_pipeline', data: { delta: `t${index}` } });
       if (index % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve));
     }
-    while (delivered < total) await new Promise((resolve) => setTimeout(resolve, 10));
-    reader.close();
+    const deadline = Date.now() + 120_000;
+    while (delivered < total) {
+      if (Date.now() > deadline) throw new Error(`event pipeline: ${delivered} of ${total} events delivered after 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const last = reader;
+    reader = undefined;
+    last?.close();
     const perSecond = total / ((finished - started) / 1000);
-    console.error(`  ${store} event pipeline alone: ${Math.round(perSecond)} events/s`);
+    console.error(`  ${store} event pipeline alone: ${Math.round(perSecond)} events/s (${reconnects} resumptions with Last-Event-ID)`);
     return { store, name: 'events persisted + delivered per second, event pipeline alone (in-process)', unit: 'events/s', p50: perSecond, p99: perSecond, samples: total, target: '≥ 50,000' };
   } finally {
     await herm.close();

@@ -281,7 +281,11 @@ async function checkBubblewrap(context: SandboxContext, spec?: Pick<SandboxSpec,
   const workspaceDir = await mkdtemp(join(tmpdir(), 'herm-bwrap-check-'));
   try {
     if (context.hostUser) await chown(workspaceDir, context.hostUser.uid, context.hostUser.gid);
-    const sandbox = openBubblewrapSandbox({ deploymentId: 'bubblewrap-check', workspaceDir }, context);
+    // No control group and no disk quota: the check is about bubblewrap, and must stay cheap (it runs on every create).
+    const sandbox = openBubblewrapSandbox(
+      { deploymentId: 'bubblewrap-check', workspaceDir, limits: { cpus: 0, memoryBytes: 0, maxProcesses: 0, diskBytes: 0 } },
+      context,
+    );
     const result = await sandbox.exec({ command: 'test -w /workspace', timeoutMs: 10_000 });
     if (result.exitCode === 0) return { ok: true };
     const detail = result.timedOut ? 'timed out' : result.stderr.trim() || `exit code ${result.exitCode}`;

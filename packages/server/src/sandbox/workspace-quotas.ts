@@ -69,7 +69,9 @@ export function createWorkspaceQuotas(options: WorkspaceQuotasOptions = {}): Wor
   };
 
   return {
-    async prepare(workspaceDir, bytes) {
+    async prepare(workspaceDir, requested) {
+      // 0 is no quota, as in HERM_SANDBOX_DISK_MB.
+      const bytes = requested || undefined;
       const known = states.get(workspaceDir);
       // The common case, a workspace without a quota seen before: nothing to do, nothing awaited.
       if (bytes === undefined && known && known.bytes === undefined) return false;

@@ -1,10 +1,10 @@
 // sandbox.network over real HTTP: creating and updating a deployment's allowlist (validation naming the
 // field, normalisation, null removing it, the OpenAPI document), and an agent's shell call reaching an
 // allowed HTTP server on the host's loopback — and not another one — through the egress proxy.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bubblewrapUnavailable } from '../sandbox/bubblewrap-test-support.ts';
+import { startLoopbackServer } from '../support/loopback-server.ts';
 import { openSse, type WireEvent } from '../support/sse-client.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
@@ -16,12 +16,8 @@ let otherPort: number;
 
 beforeAll(async () => {
   herm = await startTestServer();
-  allowedServer = createServer((request, response) => response.end(`allowed server saw ${request.url}`));
-  otherServer = createServer((_request, response) => response.end('other server'));
-  await new Promise<void>((resolve) => allowedServer.listen(0, '127.0.0.1', resolve));
-  await new Promise<void>((resolve) => otherServer.listen(0, '127.0.0.1', resolve));
-  allowedPort = (allowedServer.address() as AddressInfo).port;
-  otherPort = (otherServer.address() as AddressInfo).port;
+  ({ server: allowedServer, port: allowedPort } = await startLoopbackServer((request, response) => response.end(`allowed server saw ${request.url}`)));
+  ({ server: otherServer, port: otherPort } = await startLoopbackServer((_request, response) => response.end('other server')));
 });
 
 afterAll(async () => {

@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { request as httpRequest, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBubblewrapArguments } from '../../src/sandbox/bubblewrap-arguments.ts';
@@ -16,6 +16,7 @@ import { isLocalAddress, matchAllowList, normalizeAllowList, parseAllowEntry, pa
 import { buildBridgeCommandScript, loopbackForwards } from '../../src/sandbox/egress-bridge.ts';
 import { createEgressProxies, type EgressLookup, type EgressProxies } from '../../src/sandbox/egress-proxy.ts';
 import type { SandboxBackend } from '../../src/sandbox/sandbox.ts';
+import { startLoopbackServer } from '../support/loopback-server.ts';
 import { bubblewrapUnavailable, makeTemporaryDirectory, removeDirectory, TEST_LIMITS } from './bubblewrap-test-support.ts';
 import { containersOf, DOCKER_TEST_LIMITS, dockerHost, dockerImage, dockerUnavailable, hostProcessesMatching } from './docker-test-support.ts';
 
@@ -26,12 +27,10 @@ let allowedPort: number;
 let otherPort: number;
 
 beforeAll(async () => {
-  allowedServer = createServer((request, response) => response.end(`allowed server: ${request.method} ${request.url} host=${request.headers.host}`));
-  otherServer = createServer((_request, response) => response.end('other server'));
-  await new Promise<void>((resolve) => allowedServer.listen(0, '127.0.0.1', resolve));
-  await new Promise<void>((resolve) => otherServer.listen(0, '127.0.0.1', resolve));
-  allowedPort = (allowedServer.address() as AddressInfo).port;
-  otherPort = (otherServer.address() as AddressInfo).port;
+  ({ server: allowedServer, port: allowedPort } = await startLoopbackServer((request, response) =>
+    response.end(`allowed server: ${request.method} ${request.url} host=${request.headers.host}`),
+  ));
+  ({ server: otherServer, port: otherPort } = await startLoopbackServer((_request, response) => response.end('other server')));
 });
 
 afterAll(async () => {

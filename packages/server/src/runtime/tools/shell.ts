@@ -40,7 +40,7 @@ export function createShellTool(settings: ShellToolSettings): BuiltinTool<ShellI
       "Run a shell command (bash) in this deployment's sandbox and get its exit code, stdout and stderr.",
       'Use it to run programs and scripts, list or search files (ls, find, grep), move or delete files, and inspect the system.',
       'To read, create or change a file prefer read_file, write_file and edit_file: they are exact and need no quoting.',
-      'Each call starts a fresh shell in /workspace, the persistent workspace: files you write there stay, but shell state (cd, variables) does not carry over, and background processes are stopped when the command ends.',
+      'Each call starts a fresh shell in /workspace, your workspace: files you write there stay for later calls, but shell state (cd, variables) does not carry over, and background processes are stopped when the command ends. The sandbox has CPU, memory, process and disk limits: a command that runs into one ends with limit_exceeded and an error saying what to do.',
       'The command runs as an unprivileged user with no access outside /workspace except read-only system directories and a private /tmp; the network is usually disabled (when HTTP_PROXY is set, only the hosts the deployment allows are reachable, through it).',
       'A non-zero exit code is reported, not treated as a failure of the tool.',
       `Long output is cut: beyond about ${settings.thresholdCharacters.toLocaleString('en-US')} characters you get the beginning and end plus the path of a file in /workspace/.herm/tool-output holding the rest.`,
