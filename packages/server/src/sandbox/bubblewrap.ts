@@ -9,7 +9,7 @@ import { BASE_ENVIRONMENT, buildBubblewrapArguments, type BubblewrapFeatures } f
 import { detectHostLayout, type HostLayout } from './bubblewrap-host-layout.ts';
 import { createBoundedOutput } from './bounded-output.ts';
 import { watchCommand } from './command-deadline.ts';
-import { createCommandLimits, diskLimitHit, type CommandLimits } from './command-limits.ts';
+import { createCommandLimits, execResult, type CommandLimits } from './command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
 import { assertAllowList } from './egress-bridge.ts';
 import { createEgressProxies, type EgressLease, type EgressProxies } from './egress-proxy.ts';
@@ -204,18 +204,9 @@ async function runInBubblewrap(spec: SandboxSpec, request: ExecRequest, context:
       child.once('error', (error) => reject(spawnError(error, context.bwrapPath)));
       child.once('close', (code, signalName) => resolve([code, signalName]));
     });
-    const limitExceeded = (await limitScope?.finish()) ?? diskLimitHit(limits, { stdout: stdout.text(), stderr: stderr.text() });
+    const kernelLimit = await limitScope?.finish();
     if (deadline.aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
-    const result: ExecResult = {
-      exitCode,
-      signal,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      timedOut: deadline.timedOut,
-      truncated: stdout.truncated || stderr.truncated,
-      durationMs: performance.now() - startedAt,
-      ...(limitExceeded ? { limitExceeded } : {}),
-    };
+    const result = execResult({ exitCode, signal, timedOut: deadline.timedOut, startedAt, stdout, stderr }, limits, kernelLimit);
     context.logger?.debug(
       {
         deploymentId: spec.deploymentId,
@@ -223,7 +214,7 @@ async function runInBubblewrap(spec: SandboxSpec, request: ExecRequest, context:
         signal,
         timedOut: result.timedOut,
         truncated: result.truncated,
-        limitExceeded: limitExceeded?.limit,
+        limitExceeded: result.limitExceeded?.limit,
         durationMs: Math.round(result.durationMs * 10) / 10,
       },
       'sandbox command finished',

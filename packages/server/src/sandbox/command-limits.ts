@@ -2,7 +2,8 @@
 // tells afterwards whether it ran into one of those limits. Used by the process-based backends
 // (bubblewrap, unsandboxed); the docker backend gives the same limits to its containers instead.
 import { detectCgroups, type CgroupLease, type CgroupsDetection } from './cgroups.ts';
-import type { LimitExceeded, SandboxLimits } from './sandbox.ts';
+import type { BoundedOutput } from './bounded-output.ts';
+import type { ExecResult, LimitExceeded, SandboxLimits } from './sandbox.ts';
 
 export interface CommandLimits {
   /**
@@ -102,14 +103,39 @@ async function createScope(lease: CgroupLease, limits: SandboxLimits): Promise<C
 
 const NO_SPACE = /No space left on device|Disk quota exceeded|ENOSPC/;
 
+/** How a command ended, as a backend saw it. */
+export interface FinishedCommand {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** performance.now() when the command was started. */
+  startedAt: number;
+  stdout: BoundedOutput;
+  stderr: BoundedOutput;
+}
+
 /**
- * After a command: whether a write of it failed on its workspace's disk quota. Told by the error the
- * write got, as the command may have deleted what filled the disk before it ended (a failed upload
- * removes its temporary file); the workspace is the only file system with a size limit in a sandbox.
+ * The ExecResult of a finished command, the same for every backend: its output read once, and the limit it
+ * ran into — `kernelLimit` (memory, processes) when the backend's counters showed one, else a write that
+ * failed on the workspace's disk quota. That one is told by the error the write got, as the command may
+ * have deleted what filled the disk before it ended (a failed upload removes its temporary file); the
+ * workspace is the only file system with a size limit in a sandbox.
  */
-export function diskLimitHit(limits: SandboxLimits, output: { stdout: string; stderr: string }): LimitExceeded | undefined {
-  if (!limits.diskBytes || !(NO_SPACE.test(output.stderr) || NO_SPACE.test(output.stdout))) return undefined;
-  return limitExceeded('disk', limits);
+export function execResult(command: FinishedCommand, limits: SandboxLimits, kernelLimit?: LimitExceeded): ExecResult {
+  const stdout = command.stdout.text();
+  const stderr = command.stderr.text();
+  const diskFull = limits.diskBytes !== undefined && limits.diskBytes > 0 && (NO_SPACE.test(stderr) || NO_SPACE.test(stdout));
+  const limit = kernelLimit ?? (diskFull ? limitExceeded('disk', limits) : undefined);
+  return {
+    exitCode: command.exitCode,
+    signal: command.signal,
+    stdout,
+    stderr,
+    timedOut: command.timedOut,
+    truncated: command.stdout.truncated || command.stderr.truncated,
+    durationMs: performance.now() - command.startedAt,
+    ...(limit ? { limitExceeded: limit } : {}),
+  };
 }
 
 /** The tool error an agent sees when its command ran into a limit. */

@@ -19,7 +19,7 @@ import {
 import { DockerContainerPool, type ContainerKey, type ContainerLease, type ContainerPoolLogger } from './docker-container-pool.ts';
 import { createMultiplexedStreamParser } from './docker-multiplexed-stream.ts';
 import { countersOfProcess, type CgroupCounters } from './cgroups.ts';
-import { diskLimitHit, limitExceeded } from './command-limits.ts';
+import { execResult, limitExceeded } from './command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
 import { assertAllowList, EGRESS_ENVIRONMENT } from './egress-bridge.ts';
 import { createEgressProxies, type EgressProxies } from './egress-proxy.ts';
@@ -308,19 +308,8 @@ async function runExec(
     if (deadline.aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
     if (streamError && !timedOut) throw new Error(`lost the command's output stream from the Docker API: ${streamError.message}`, { cause: streamError });
     const exitCode = timedOut ? null : await waitForExitCode(api, execId);
-    const limitExceeded =
-      (countersBefore && readCounters ? await limitHit(countersBefore, readCounters, context.limits) : undefined) ??
-      diskLimitHit(context.limits, { stdout: stdout.text(), stderr: stderr.text() });
-    const result: ExecResult = {
-      exitCode,
-      signal: timedOut ? 'SIGKILL' : null,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      timedOut,
-      truncated: stdout.truncated || stderr.truncated,
-      durationMs: performance.now() - startedAt,
-      ...(limitExceeded ? { limitExceeded } : {}),
-    };
+    const kernelLimit = countersBefore && readCounters ? await limitHit(countersBefore, readCounters, context.limits) : undefined;
+    const result = execResult({ exitCode, signal: timedOut ? 'SIGKILL' : null, timedOut, startedAt, stdout, stderr }, context.limits, kernelLimit);
     context.logger?.debug(
       {
         deploymentId: key.deploymentId,

@@ -17,7 +17,7 @@ import { isAbsolute } from 'node:path';
 import { BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
 import type { SandboxLogger } from './bubblewrap.ts';
 import { createBoundedOutput } from './bounded-output.ts';
-import { createCommandLimits, diskLimitHit, type CommandLimits } from './command-limits.ts';
+import { createCommandLimits, execResult, type CommandLimits } from './command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
 import {
   effectiveLimits,
@@ -154,18 +154,9 @@ async function execUnsandboxed(spec: SandboxSpec, request: ExecRequest, options:
       child.once('error', (error) => reject(new Error(`could not start /bin/sh: ${error.message}`, { cause: error })));
       child.once('close', (code, signalName) => resolve([code, signalName]));
     });
-    const limitExceeded = (await limitScope?.finish()) ?? diskLimitHit(limits, { stdout: stdout.text(), stderr: stderr.text() });
+    const kernelLimit = await limitScope?.finish();
     if (aborted) throw request.signal?.reason ?? new DOMException('The operation was aborted', 'AbortError');
-    const result: ExecResult = {
-      exitCode,
-      signal,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      timedOut,
-      truncated: stdout.truncated || stderr.truncated,
-      durationMs: performance.now() - startedAt,
-      ...(limitExceeded ? { limitExceeded } : {}),
-    };
+    const result = execResult({ exitCode, signal, timedOut, startedAt, stdout, stderr }, limits, kernelLimit);
     options.logger?.debug({ deploymentId: spec.deploymentId, exitCode, signal, timedOut }, 'unsandboxed command finished');
     return result;
   } finally {
