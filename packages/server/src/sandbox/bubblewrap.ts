@@ -46,6 +46,11 @@ const INSTALL_HINT = 'install it with `apt-get install bubblewrap` (Debian/Ubunt
 // After bwrap has exited, its pid namespace is gone and the pipes close at once; this bound only
 // matters if a descriptor somehow outlived it, and keeps exec() from hanging on that.
 const PIPE_CLOSE_GRACE_MS = 1_000;
+// A passed check (a real sandbox ran a command) stands for this long: it is a fact about the machine, not about a
+// deployment, and creating deployments in a burst would otherwise start a bwrap per create. A failed check is
+// never remembered, so a machine that gets fixed is seen at once; a sandbox that breaks meanwhile reports it
+// on its next command anyway.
+const CHECK_PASS_TTL_MS = 60_000;
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function createBubblewrapBackend(options: BubblewrapBackendOptions): SandboxBackend {
@@ -73,10 +78,25 @@ export function createBubblewrapBackend(options: BubblewrapBackendOptions): Sand
     ...(options.hostUser ? { owner: options.hostUser } : {}),
   });
   const context: SandboxContext = { ...options, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce, commandLimits, workspaceQuotas, egressProxies };
+  // The last check that passed (its time), and the one in flight, which concurrent creates share.
+  let passedAt = -Infinity;
+  let checking: Promise<SandboxCheckResult> | undefined;
+  const checkSandboxOnce = (): Promise<SandboxCheckResult> => {
+    if (performance.now() - passedAt < CHECK_PASS_TTL_MS) return Promise.resolve({ ok: true });
+    checking ??= checkSandbox(context)
+      .then((result) => {
+        if (result.ok) passedAt = performance.now();
+        return result;
+      })
+      .finally(() => {
+        checking = undefined;
+      });
+    return checking;
+  };
 
   return {
     type: 'bubblewrap',
-    check: (spec) => checkBubblewrap(context, spec),
+    check: (spec) => checkBubblewrap(spec, checkSandboxOnce),
     open: (spec) => openBubblewrapSandbox(spec, context),
     limitsUnavailableReason: () => commandLimits.unavailableReason(),
     discard: (deploymentId) => egressProxies.discard(deploymentId),
@@ -250,7 +270,7 @@ async function probeFeatures(bwrapPath: string, hostUser: BubblewrapBackendOptio
   return { disableUserNamespaces: major > 0 || minor >= 8 };
 }
 
-async function checkBubblewrap(context: SandboxContext, spec?: Pick<SandboxSpec, 'network'>): Promise<SandboxCheckResult> {
+async function checkBubblewrap(spec: Pick<SandboxSpec, 'network'> | undefined, sandboxWorks: () => Promise<SandboxCheckResult>): Promise<SandboxCheckResult> {
   // A network allowlist needs socat for the bridge to the egress proxy. The directories of the sandbox's
   // PATH are the host's own, bound read-only, so looking on the host is looking inside.
   if (typeof spec?.network === 'object' && !findOnPath('socat', BASE_ENVIRONMENT['PATH'])) {
@@ -262,6 +282,10 @@ async function checkBubblewrap(context: SandboxContext, spec?: Pick<SandboxSpec,
         'install it with `apt-get install socat` (Debian/Ubuntu) or `dnf install socat` (Fedora)',
     };
   }
+  return sandboxWorks();
+}
+
+async function checkSandbox(context: SandboxContext): Promise<SandboxCheckResult> {
   try {
     await context.probeFeatures();
   } catch (error) {
@@ -272,7 +296,7 @@ async function checkBubblewrap(context: SandboxContext, spec?: Pick<SandboxSpec,
   const workspaceDir = await mkdtemp(join(tmpdir(), 'herm-bwrap-check-'));
   try {
     if (context.hostUser) await chown(workspaceDir, context.hostUser.uid, context.hostUser.gid);
-    // No control group and no disk quota: the check is about bubblewrap, and must stay cheap (it runs on every create).
+    // No control group and no disk quota: the check is about bubblewrap, and must stay cheap.
     const sandbox = openBubblewrapSandbox(
       { deploymentId: 'bubblewrap-check', workspaceDir, limits: { cpus: 0, memoryBytes: 0, maxProcesses: 0, diskBytes: 0 } },
       context,

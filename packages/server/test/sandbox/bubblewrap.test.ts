@@ -1,8 +1,9 @@
 // What is particular to the bubblewrap backend: the sandbox's file system and pid namespace are made
 // afresh for every command, check() explains what is missing, and bwrap can run as an unprivileged host
 // user. What every backend does is in sandbox-behaviour.test.ts; the escape attempts in sandbox-security.test.ts.
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
@@ -78,6 +79,36 @@ describe.skipIf(bubblewrapUnavailable !== null)('bubblewrap sandbox', () => {
         expect(!result.ok && result.reason).toMatch(/No permissions to create new namespace.*user namespaces/);
       } finally {
         await failing.close?.();
+        await removeDirectory(directory);
+      }
+    });
+
+    it('starts one sandbox for a burst of checks once one has passed, and never remembers a failure', async () => {
+      // A wrapper around the real bwrap that logs each sandbox it starts and fails while a marker file exists.
+      const directory = await makeTemporaryDirectory('counting-bwrap');
+      const wrapper = join(directory, 'bwrap');
+      const log = join(directory, 'starts.log');
+      const broken = join(directory, 'broken');
+      const realBwrap = execFileSync('sh', ['-c', 'command -v bwrap'], { encoding: 'utf8' }).trim();
+      await writeFile(
+        wrapper,
+        `#!/bin/sh\n[ "$1" = --version ] && exec ${realBwrap} --version\necho start >> ${log}\n` +
+          `[ -e ${broken} ] && { echo "bwrap: setting up uid map: Permission denied" >&2; exit 1; }\nexec ${realBwrap} "$@"\n`,
+      );
+      await chmod(wrapper, 0o755);
+      await writeFile(broken, '');
+      const starts = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+      const counted = createBubblewrapBackend({ limits: TEST_LIMITS, bwrapPath: wrapper });
+      try {
+        expect((await counted.check()).ok).toBe(false);
+        expect((await counted.check()).ok).toBe(false);
+        expect(await starts()).toBe(2); // each failed check tried again
+        await removeDirectory(broken);
+        expect(await Promise.all([counted.check(), counted.check(), counted.check()])).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+        for (let index = 0; index < 5; index++) expect(await counted.check()).toEqual({ ok: true });
+        expect(await starts()).toBe(3); // one sandbox for the eight checks after the fix
+      } finally {
+        await counted.close?.();
         await removeDirectory(directory);
       }
     });
