@@ -11,9 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../packages/server/src/store/open-store.ts';
 import { createTestDatabase, postgresBaseUrl, type TestDatabase } from '../packages/server/test/support/databases.ts';
-import { startScriptedModelServer, type ScriptedRequest, type ScriptedTurn } from '../packages/server/test/support/scripted-model-server.ts';
 import { startTestServer } from '../packages/server/test/support/test-server.ts';
 import { startHerm, type HermProcess } from './lib/herm-process.ts';
+import { startModelProcess } from './lib/model-process.ts';
 import { RunWatcher } from './lib/run-watcher.ts';
 import { benchSandboxes } from './lib/sandbox-bench.ts';
 import { readSse, type SseReader } from './lib/sse-reader.ts';
@@ -25,25 +25,6 @@ const GROUPS = ['sandbox', 'sqlite', 'postgres', 'langgraph'] as const;
 type Group = (typeof GROUPS)[number];
 const count = (full: number) => Math.max(1, Math.round(full * SCALE));
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The scripted model: plain text by default; "[3-step]" calls a tool twice then answers; "[tokens:N]" streams N tokens. */
-function scriptedTurn(request: ScriptedRequest): ScriptedTurn {
-  const lastUser = request.lastUserText ?? '';
-  let toolResultsSinceUser = 0;
-  for (const message of request.messages) {
-    if (message.role === 'user') toolResultsSinceUser = 0;
-    if (message.role === 'tool') toolResultsSinceUser++;
-  }
-  if (lastUser.includes('[1-tool]') && toolResultsSinceUser < 1) {
-    return { toolCalls: [{ name: 'shell', arguments: { command: 'true' } }] };
-  }
-  if (lastUser.includes('[3-step]') && toolResultsSinceUser < 2) {
-    return { toolCalls: [{ name: 'shell', arguments: { command: 'true' } }] };
-  }
-  const tokens = /\[tokens:(\d+)\]/.exec(lastUser);
-  if (tokens) return { text: Array.from({ length: Number(tokens[1]) }, (_, index) => `t${index} `) };
-  return { text: ['Hello', '! How can', ' I help?'] };
-}
 
 async function createDeployment(herm: HermProcess) {
   return herm.request('POST', '/v1/deployments', {
@@ -325,8 +306,9 @@ function onlyGroups(argv: string[]): Group[] | undefined {
 const only = onlyGroups(process.argv.slice(2));
 const runs = (group: Group) => only === undefined || only.includes(group);
 const stores = ((process.env.BENCH_STORES ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[]).filter(runs);
-const model = stores.length > 0 ? await startScriptedModelServer({ recordRequests: false }) : undefined;
-model?.setHandler(scriptedTurn);
+// The scripted model runs in a process of its own, as a model provider would: in the bench's process it would
+// compete with the load generator and the SSE clients for one event loop, and inflate every latency.
+const model = stores.length > 0 ? await startModelProcess() : undefined;
 const rows: BenchRow[] = [];
 try {
   if (runs('sandbox')) {

@@ -3,10 +3,13 @@
 // Messages and Google's Gemini API, streaming and not), so tests and benchmarks drive the real AI SDK
 // providers over real HTTP. With no delay scripted it answers at once: the "instant model" of the benchmarks.
 //
-// Run it on its own (`node packages/server/test/support/scripted-model-server.ts [port]`) to serve
-// the default reply from another process; it prints `{"url":"http://127.0.0.1:…/v1"}` on stdout.
+// Run it on its own (`node packages/server/test/support/scripted-model-server.ts [port] [handler module]`) to
+// serve from another process the default reply, or the turns of the module's default export (a ScriptedHandler);
+// it prints `{"url":"http://127.0.0.1:…/v1"}` on stdout.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** A tool call the scripted model makes. */
 export interface ScriptedToolCall {
@@ -991,6 +994,8 @@ async function sendStream(response: ServerResponse, batches: string[], delayMs: 
 if (import.meta.main) {
   const port = Number(process.argv[2] ?? 0);
   const server = await startScriptedModelServer({ port, recordRequests: false });
+  const handlerModule = process.argv[3];
+  if (handlerModule) server.setHandler((await import(pathToFileURL(resolve(handlerModule)).href)).default);
   process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
   const stop = (): void => {
     server.close().finally(() => process.exit(0));
