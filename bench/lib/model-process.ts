@@ -15,6 +15,9 @@ export interface ModelProcess {
 
 export function startModelProcess(): Promise<ModelProcess> {
   const child = spawn(process.execPath, [SERVER, '0', HANDLER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A bench that ends on an error must not leave the model running.
+  const stopWithBench = () => child.kill('SIGTERM');
+  process.once('exit', stopWithBench);
   return new Promise((resolve, reject) => {
     let output = '';
     child.once('error', reject);
@@ -28,6 +31,7 @@ export function startModelProcess(): Promise<ModelProcess> {
         url: (JSON.parse(line) as { url: string }).url,
         close: () =>
           new Promise((done) => {
+            process.removeListener('exit', stopWithBench);
             if (child.exitCode !== null || child.signalCode !== null) return done();
             child.once('exit', () => done());
             child.kill('SIGTERM');

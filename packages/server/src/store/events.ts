@@ -82,12 +82,13 @@ const POSTGRES_APPEND =
   'FROM counter, unnest($4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(type, thread_id, run_id, data, ord)) ' +
   "SELECT first, pg_notify($8, json_build_object('node', $9::text, 'deploymentId', $1::text, 'from', first, 'to', first + $2 - 1)::text) FROM counter";
 
-function envelope(event: NewEvent, createdAt: number): string {
+/** The payload as it goes on the wire; `createdAt` is the append's time, formatted once for all its events. */
+function envelope(event: NewEvent, createdAt: string): string {
   return JSON.stringify({
     run_id: event.runId,
     thread_id: event.threadId,
     ...event.data,
-    created_at: new Date(createdAt).toISOString(),
+    created_at: createdAt,
   });
 }
 
@@ -146,9 +147,12 @@ export class EventRepository {
     }
     const deploymentIds = byDeployment.size === 1 ? [...byDeployment.keys()] : [...byDeployment.keys()].sort();
     const createdAt = Date.now();
+    const createdAtText = new Date(createdAt).toISOString();
     for (const deploymentId of deploymentIds) {
       const group = byDeployment.get(deploymentId)!;
-      const first = await this.#reserveAndInsert(trx, deploymentId, group, events, createdAt, origin);
+      // Serialized once: the same text is stored and delivered.
+      const json = group.map((index) => envelope(events[index]!, createdAtText));
+      const first = await this.#reserveAndInsert(trx, deploymentId, group, events, json, createdAt, origin);
       if (first === undefined) continue; // the deployment is gone; its events have nowhere to go
       for (const [offset, index] of group.entries()) {
         const event = events[index]!;
@@ -158,7 +162,7 @@ export class EventRepository {
           type: event.type,
           threadId: event.threadId,
           runId: event.runId,
-          json: envelope(event, createdAt),
+          json: json[offset]!,
           createdAt,
         };
       }
@@ -172,10 +176,10 @@ export class EventRepository {
     deploymentId: string,
     group: number[],
     events: NewEvent[],
+    json: string[],
     createdAt: number,
     origin: string,
   ): Promise<number | undefined> {
-    const json = group.map((index) => envelope(events[index]!, createdAt));
     if (this.#dialect === 'postgres') {
       // One round trip: the counter, the rows and the notice, which other nodes receive at commit, in commit
       // order, so they learn of the range only once it is readable.
