@@ -26,6 +26,7 @@ import type { Services } from './services.ts';
 import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
 import { openStore } from './store/open-store.ts';
 import { randomBase62 } from './util/ids.ts';
+import { startIdleMemoryReclaimer } from './util/idle-memory.ts';
 
 export interface StartOptions {
   logger?: Logger;
@@ -173,6 +174,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   snapshots.start();
   sessionWorkspaces.start();
   runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
+  const stopReclaimer = startIdleMemoryReclaimer({
+    onReclaim: ({ rssBefore, rssAfter, durationMs }) =>
+      logger.debug({ rssBeforeMiB: Math.round(rssBefore / 1048576), rssAfterMiB: Math.round(rssAfter / 1048576), durationMs: Math.round(durationMs) }, 'idle: memory reclaimed'),
+  });
 
   const app = createApp(services);
   const server: ServerType = await new Promise((resolve) => {
@@ -192,6 +197,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     createdAdminKey,
     close() {
       closing ??= (async () => {
+        stopReclaimer();
         await runs.stop();
         await snapshots.stop();
         await sessionWorkspaces.stop();
