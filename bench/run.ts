@@ -199,7 +199,7 @@ async function benchStore(store: 'sqlite' | 'postgres', modelUrl: string): Promi
       await inParallel(16, want, () => createDeployment(herm).catch(() => undefined));
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       const rss = herm.rssMiB();
-      row(`idle with ${want.toLocaleString('en')} more deployments: RSS`, { p50: rss, p99: rss, samples: 1 }, 'MiB', '10,000 in < 300 MB');
+      row(`idle with ${want.toLocaleString('en')} more deployments: RSS`, { p50: rss, p99: rss, samples: 1 }, 'MiB', '10,000 in < 300 MB (286 MiB)');
       const processes = herm.childProcessCount();
       row(`idle with ${want.toLocaleString('en')} more deployments: processes`, { p50: processes, p99: processes, samples: 1 }, 'processes', '0');
     }
