@@ -46,7 +46,7 @@ for (const directory of fs.readdirSync(path.join(next))) {
   if (fs.existsSync(path.join(source, 'node_modules'))) fs.symlinkSync(path.join(source, 'node_modules'), path.join(next, directory, 'node_modules'));
 }
 JS
-ln -s "$(basename "$next")" "$builds/current.new"
+ln -sfn "$(basename "$next")" "$builds/current.new"
 mv -T "$builds/current.new" "$builds/current"
 # Builds before the previous one go; the previous one may still serve a process that started from it.
 find "$builds" -mindepth 1 -maxdepth 1 -type d -name 'build-*' ! -newer "$next" ! -path "$next" -printf '%T@ %p\n' |
