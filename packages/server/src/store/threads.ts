@@ -199,31 +199,38 @@ export class ThreadRepository {
    * the rows appended since (by any node) are read; a compaction (a new summary_through) reloads the thread.
    */
   async loadHistory(threadId: string): Promise<{ summary: string | null; entries: HistoryEntry[] }> {
-    const [thread] = await query<{ summary: string | null; summary_through: number | string; history_seq: number | string }>(
-      this.#db,
-      this.#dialect,
-      'SELECT summary, summary_through, history_seq FROM threads WHERE id = $1',
-      [threadId],
-    );
-    if (!thread) throw new Error(`thread ${threadId} does not exist`);
-    const summaryThrough = Number(thread.summary_through);
-    const historySeq = Number(thread.history_seq);
     let cached = this.#historyCache.get(threadId);
     if (cached) {
       this.#historyCache.delete(threadId);
       this.#cachedEntries -= cached.entries.length;
-      if (cached.summaryThrough !== summaryThrough || cached.throughSeq > historySeq) cached = undefined;
     }
+    // One statement: the thread's summary and counters, and the entries after what the cache holds (when the
+    // cache is still good for them: same summary, not ahead of the thread) or else after the summary.
+    const rows = await query<{
+      summary: string | null;
+      summary_through: number | string;
+      history_seq: number | string;
+      seq: number | string | null;
+      run_id: string | null;
+      message: string | null;
+    }>(
+      this.#db,
+      this.#dialect,
+      'SELECT t.summary, t.summary_through, t.history_seq, h.seq, h.run_id, h.message FROM threads t ' +
+        'LEFT JOIN history h ON h.thread_id = t.id AND h.seq > CASE WHEN t.summary_through = $2 AND t.history_seq >= $3 THEN $3 ELSE t.summary_through END ' +
+        'WHERE t.id = $1 ORDER BY h.seq',
+      [threadId, cached?.summaryThrough ?? -1, cached?.throughSeq ?? -1],
+    );
+    const thread = rows[0];
+    if (!thread) throw new Error(`thread ${threadId} does not exist`);
+    const summaryThrough = Number(thread.summary_through);
+    const historySeq = Number(thread.history_seq);
+    if (cached && (cached.summaryThrough !== summaryThrough || cached.throughSeq > historySeq)) cached = undefined;
     const entries = cached?.entries ?? [];
     const after = cached?.throughSeq ?? summaryThrough;
-    if (historySeq > after) {
-      const rows = await query<{ seq: number | string; run_id: string | null; message: string }>(
-        this.#db,
-        this.#dialect,
-        'SELECT seq, run_id, message FROM history WHERE thread_id = $1 AND seq > $2 ORDER BY seq',
-        [threadId, after],
-      );
-      for (const row of rows) entries.push({ seq: Number(row.seq), runId: row.run_id, message: JSON.parse(row.message), chars: row.message.length });
+    for (const row of rows) {
+      if (row.seq === null || row.message === null) continue;
+      entries.push({ seq: Number(row.seq), runId: row.run_id, message: JSON.parse(row.message), chars: row.message.length });
     }
     const throughSeq = entries.length > 0 ? entries[entries.length - 1]!.seq : after;
     if (entries.length <= HISTORY_CACHE_MAX_ENTRIES / 4) {

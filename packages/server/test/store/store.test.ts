@@ -124,6 +124,31 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(third.run.id).not.toBe(first.run.id);
     });
 
+    it('loads history once, then what any node appended since, and only what follows a new summary', async () => {
+      const deployment = await createDeployment('acct_a', 'cus_history');
+      const threadId = deployment.default_thread_id;
+      const contents = (history: { entries: { message: unknown }[] }) => history.entries.map((entry) => (entry.message as { content: string }).content);
+      expect(await store.threads.loadHistory(threadId)).toEqual({ summary: null, entries: [] });
+      await store.threads.appendHistory(threadId, null, [{ role: 'user', content: 'one' }, { role: 'user', content: 'two' }]);
+      expect(contents(await store.threads.loadHistory(threadId))).toEqual(['one', 'two']);
+      // Another node (its own store, so its own cache) appends; this one reads the new rows on top of its cache.
+      const otherNode = await openStore({ dataDir: database.dataDir, databaseUrl: database.databaseUrl });
+      try {
+        await otherNode.threads.appendHistory(threadId, null, [{ role: 'user', content: 'three' }]);
+      } finally {
+        await otherNode.close();
+      }
+      const loaded = await store.threads.loadHistory(threadId);
+      expect(contents(loaded)).toEqual(['one', 'two', 'three']);
+      expect(loaded.entries.map((entry) => entry.seq)).toEqual([1, 2, 3]);
+      // A compaction: the summary stands for entries 1 and 2.
+      await store.threads.saveSummary(threadId, 'one and two', 2);
+      expect(await store.threads.loadHistory(threadId)).toMatchObject({ summary: 'one and two', entries: [{ seq: 3 }] });
+      await store.threads.appendHistory(threadId, null, [{ role: 'user', content: 'four' }]);
+      expect(contents(await store.threads.loadHistory(threadId))).toEqual(['three', 'four']);
+      await expect(store.threads.loadHistory('thr_missing')).rejects.toThrow(/does not exist/);
+    });
+
     it('never loses a message racing the end of a run', async () => {
       const deployment = await createDeployment('acct_a', 'cus_race');
       const threadId = deployment.default_thread_id;
