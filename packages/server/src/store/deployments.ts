@@ -1,7 +1,8 @@
 // Deployments and their default thread.
 import type { Selectable } from 'kysely';
-import type { Db, DeploymentsTable } from './database.ts';
+import type { Db, DeploymentsTable, Dialect } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
+import { query } from './sql.ts';
 
 export interface SandboxConfig {
   enabled: boolean;
@@ -107,11 +108,19 @@ function jsonColumns(changes: DeploymentChanges): Partial<Record<keyof Deploymen
   return out;
 }
 
+// The lookups of a deployment by id are fixed SQL (sql.ts): every message and every run makes one. Their columns
+// are named: a prepared `SELECT *` would fail on a node still running while another one migrates the table.
+const DEPLOYMENT_COLUMNS =
+  'id, account_id, customer_id, name, runtime, model, system_prompt, sandbox, mcp_servers, skills, secrets, features, status, ' +
+  'status_reason, default_thread_id, event_seq, created_at, updated_at, deleted_at';
+
 export class DeploymentRepository {
   readonly #db: Db;
+  readonly #dialect: Dialect;
 
-  constructor(db: Db) {
+  constructor(db: Db, dialect: Dialect) {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   /** Inserts the deployment and its default thread together. */
@@ -160,23 +169,22 @@ export class DeploymentRepository {
 
   /** A live deployment of this account, or undefined (another account's deployment is invisible). */
   async get(accountId: string, id: string): Promise<DeploymentRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('deployments')
-      .selectAll()
-      .where('id', '=', id)
-      .where('account_id', '=', accountId)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
+    const [row] = await query<Selectable<DeploymentsTable>>(
+      this.#db,
+      this.#dialect,
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`,
+      [id, accountId],
+    );
     return row ? fromRow(row) : undefined;
   }
 
   async getById(id: string): Promise<DeploymentRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('deployments')
-      .selectAll()
-      .where('id', '=', id)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
+    const [row] = await query<Selectable<DeploymentsTable>>(
+      this.#db,
+      this.#dialect,
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1 AND deleted_at IS NULL`,
+      [id],
+    );
     return row ? fromRow(row) : undefined;
   }
 

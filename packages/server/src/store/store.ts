@@ -26,7 +26,7 @@ export class Store {
     this.dialect = dialect;
     this.accounts = new AccountRepository(db);
     this.secrets = new SecretRepository(db);
-    this.deployments = new DeploymentRepository(db);
+    this.deployments = new DeploymentRepository(db, dialect);
     this.threads = new ThreadRepository(db, dialect);
     this.runs = new RunRepository(db, dialect);
     this.events = new EventRepository(db, dialect);
