@@ -2,7 +2,7 @@
 # Compiles the server, CLI and SDK to JavaScript under .herm-build/current when a source changed since the last
 # build; ./herm runs that. Why not the TypeScript sources directly: Node's type stripper (a WebAssembly build of
 # swc, with its 3.7 MB loader script) stays loaded for the life of the process, ~15 MiB of the idle server's
-# resident memory (measured: 123-128 → 110 MiB). Emitting with tsc takes about a second.
+# resident memory (measured: 123-128 → 110 MiB). Emitting with tsc takes a few seconds.
 # Each build goes to a directory of its own and `current` is switched to it atomically, so a server starting
 # while another process rebuilds never sees half a build; concurrent callers build once (flock).
 set -euo pipefail
