@@ -86,10 +86,11 @@ describe.each(cases)('$name sandbox limits', ({ name, skip, create }) => {
     // docker: on a slow machine, with the container's 0.25 CPU spent by the bomb, its pids came back up to a
     // second or two later (seen as "Cannot fork" with no process of the bomb left in the table); a bomb that
     // survived would fail every attempt.
-    let after = await limited.exec({ command: 'for i in $(seq 10); do true & done; wait; echo fine' });
+    const forkTen = { command: 'for i in $(seq 10); do true & done; wait; echo fine' };
+    let after = await limited.exec(forkTen);
     for (let attempt = 0; attempt < 20 && (after.exitCode !== 0 || after.limitExceeded) && name === 'docker'; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      after = await limited.exec({ command: 'for i in $(seq 10); do true & done; wait; echo fine' });
+      after = await limited.exec(forkTen);
     }
     expect(after).toMatchObject({ exitCode: 0, stdout: 'fine\n' });
     expect(after.limitExceeded).toBeUndefined();
