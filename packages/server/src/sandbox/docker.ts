@@ -221,20 +221,29 @@ async function execInContainer(
     // Only those: another thread's session workspace (persistent_filesystem false) has containers of its own.
     await context.pool.discardWorkspace(key.workspaceDir);
   }
-  // A container removed behind our back (by an operator, or a restarted daemon) is started again once.
+  // A container removed or stopped behind our back (by an operator, a restarted daemon, its own processes
+  // killing its keep-alive) is started again once.
   for (let attempt = 1; ; attempt++) {
     const lease = await context.pool.acquire(key);
     try {
       request.signal?.throwIfAborted();
       return await runExec(lease, execConfig, key, request, timeoutMs, context);
     } catch (error) {
-      const containerGone = error instanceof DockerApiError && (error.status === 404 || error.status === 409);
-      if (!containerGone || attempt > 1) throw error;
+      if (!containerNotRunning(error) || attempt > 1) throw error;
       await lease.discard();
     } finally {
       lease.release();
     }
   }
+}
+
+/**
+ * The container is gone or not running: Docker answers 404 or 409; Podman answers an exec into a stopped
+ * container (before AutoRemove has removed it) with a 500 naming its "container state improper" error.
+ */
+function containerNotRunning(error: unknown): boolean {
+  if (!(error instanceof DockerApiError)) return false;
+  return error.status === 404 || error.status === 409 || (error.status === 500 && /container state improper/i.test(error.message));
 }
 
 async function runExec(

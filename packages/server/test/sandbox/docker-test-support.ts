@@ -50,6 +50,16 @@ export async function removeContainer(id: string): Promise<void> {
   }
 }
 
+/** Stops a container at once (with AutoRemove the daemon then removes it, shortly after). */
+export async function stopContainer(id: string): Promise<void> {
+  const api = createDockerApi(dockerHost);
+  try {
+    await api.request('POST', `/containers/${id}/stop?t=0`);
+  } finally {
+    api.close();
+  }
+}
+
 /** Polls `condition` every 50 ms until it holds or `timeoutMs` passes; returns whether it held. */
 export async function eventually(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerBackend, type DockerBackend } from '../../src/sandbox/docker.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { makeTemporaryDirectory, removeDirectory } from './bubblewrap-test-support.ts';
-import { containersOf, DOCKER_TEST_LIMITS, dockerHost, dockerImage, dockerUnavailable, eventually, removeContainer } from './docker-test-support.ts';
+import { containersOf, DOCKER_TEST_LIMITS, dockerHost, dockerImage, dockerUnavailable, eventually, removeContainer, stopContainer } from './docker-test-support.ts';
 
 function newBackend(overrides: Partial<Parameters<typeof createDockerBackend>[0]> = {}): DockerBackend {
   return createDockerBackend({ limits: DOCKER_TEST_LIMITS, image: dockerImage, ...(dockerHost ? { dockerHost } : {}), ...overrides });
@@ -72,6 +72,23 @@ describe.skipIf(dockerUnavailable !== null)('docker sandbox', () => {
         expect((await sandbox.exec({ command: 'echo one > one.txt' })).exitCode).toBe(0);
         const [container] = await containersOf(deploymentId);
         await removeContainer(container!.id);
+        const result = await sandbox.exec({ command: 'cat one.txt' });
+        expect(result).toMatchObject({ exitCode: 0, stdout: 'one\n' });
+      } finally {
+        await own.close();
+        await removeDirectory(workspaceDir);
+      }
+    });
+
+    it('starts a new container when its container stopped behind its back', async () => {
+      const deploymentId = `dep_dockertest_stopped_${process.pid}`;
+      const workspaceDir = await makeTemporaryDirectory('docker-stopped');
+      const own = newBackend();
+      try {
+        const sandbox = own.open({ deploymentId, workspaceDir });
+        expect((await sandbox.exec({ command: 'echo one > one.txt' })).exitCode).toBe(0);
+        const [container] = await containersOf(deploymentId);
+        await stopContainer(container!.id);
         const result = await sandbox.exec({ command: 'cat one.txt' });
         expect(result).toMatchObject({ exitCode: 0, stdout: 'one\n' });
       } finally {
