@@ -124,6 +124,7 @@ describe('secrets', () => {
       body: { name: 'META_ADS_TOKEN', value: 's3cret' },
     });
     expect(await firstItem(herm.secrets.list({ limit: 2 }))).toMatchObject({ path: '/v1/secrets', query: { limit: '2' } });
-    expect(echo(await herm.secrets.delete('sec_1'))).toMatchObject({ method: 'DELETE', path: '/v1/secrets/sec_1' });
+    expect(echo(await herm.secrets.delete('sec_1'))).toMatchObject({ method: 'DELETE', path: '/v1/secrets/sec_1', query: {} });
+    expect(echo(await herm.secrets.delete('sec_1', { force: true }))).toMatchObject({ method: 'DELETE', path: '/v1/secrets/sec_1', query: { force: 'true' } });
   });
 });

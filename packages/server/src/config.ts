@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { IMAGE_REFERENCE } from './sandbox/docker-container-config.ts';
+import { parseInternalDestinations } from './sandbox/internal-destinations.ts';
 
 const integer = (fallback: number, min = 0) =>
   z.coerce.number().int().min(min).default(fallback);
@@ -36,6 +37,26 @@ const configSchema = z.object({
     .default('false')
     .transform((value) => value === 'true')
     .describe('Allow deployments with sandbox.enabled false: their commands run as plain processes of the server user, with NO isolation'),
+  HERM_SANDBOX_INTERNAL_DESTINATIONS: z
+    .string()
+    .default('')
+    .transform((value, context) => {
+      try {
+        return parseInternalDestinations(value);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .describe(
+      'Internal destinations (loopback, private, link-local or this machine\'s addresses) sandboxes may reach: comma-separated host:port ' +
+        '(for every account) or acct_…=host:port (for one account). A tenant\'s sandbox.network.allow reaches no other internal address',
+    ),
+  HERM_ALLOW_PRIVATE_URLS: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true')
+    .describe("Let the server's own requests to URLs a tenant gives (skills' url) reach internal addresses (loopback, private, link-local, this machine's)"),
   HERM_DOCKER_IDLE_MS: integer(300_000, 100).describe("A deployment's docker container is removed after this long without a command"),
   HERM_COMMAND_TIMEOUT_MS: integer(120_000, 100).describe('Default wall time of one sandboxed command'),
   HERM_MAX_COMMAND_TIMEOUT_MS: integer(600_000, 100).describe('Upper bound a tool call may ask for'),
@@ -49,10 +70,32 @@ const configSchema = z.object({
   HERM_SANDBOX_DISK_MB: integer(0).describe(
     'Disk quota of each workspace in MiB (sandbox.limits.disk_mb), enforced with a loop-mounted file system (needs root and e2fsprogs); 0: none',
   ),
-  HERM_SANDBOX_MAX_PROCESSES: integer(512).describe("Processes and threads a deployment's sandbox may have at once (sandbox.limits.max_processes); 0: no limit"),
+  HERM_SANDBOX_PROCESSES: integer(512).describe(
+    "Processes and threads a deployment's sandbox may have at once (sandbox.limits.max_processes); 0: no limit. At most HERM_SANDBOX_MAX_PROCESSES",
+  ),
+  // Ceilings: the most a deployment's sandbox.limits may ask for. Unset ones hold on any machine (see limit-ceilings.ts).
+  HERM_SANDBOX_MAX_CPUS: z.coerce.number().positive().optional().describe("Most sandbox.limits.cpus may be; default: this machine's cores"),
+  HERM_SANDBOX_MAX_MEMORY_MB: z.coerce.number().int().min(16).optional().describe("Most sandbox.limits.memory_mb may be, MiB; default: this machine's memory"),
+  HERM_SANDBOX_MAX_PROCESSES: integer(4096, 8).describe('Most sandbox.limits.max_processes may be'),
+  HERM_SANDBOX_MAX_DISK_MB: z.coerce
+    .number()
+    .int()
+    .min(16)
+    .optional()
+    .describe("Most sandbox.limits.disk_mb may be, MiB; default: the size of the data directory's file system"),
+  HERM_SANDBOX_MAX_OUTPUT_BYTES: integer(16_777_216, 1024).describe('Most sandbox.limits.max_output_bytes may be'),
+  HERM_SANDBOX_MAX_ALLOW_ENTRIES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(100)
+    .describe('Most hosts one sandbox.network.allow may list (1-100)'),
   HERM_MAX_STEPS: integer(50, 1).describe('Model steps per run before it ends in error'),
   HERM_SSE_HEARTBEAT_MS: integer(15_000, 10).describe('Interval of the SSE keep-alive comment'),
-  HERM_PROVISION_WAIT_MS: integer(2_000).describe('How long create waits for provisioning before answering "provisioning"'),
+  HERM_PROVISION_WAIT_MS: integer(2_000).describe(
+    'How long create waits for provisioning before answering "provisioning" (a create that restores a snapshot answers at once)',
+  ),
   HERM_PROVISION_DELAY_MS: integer(0).describe('Extra provisioning delay, to exercise clients against "provisioning"'),
   HERM_RUN_LEASE_MS: integer(30_000, 1_000).describe('A run whose worker stops renewing for this long is taken over'),
   HERM_SECRET_KEY: z

@@ -2,9 +2,10 @@
 import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import type { LanguageModel } from 'ai';
 import pino, { type Logger } from 'pino';
+import { createApiServer } from './api/http-server.ts';
 import { createApp } from './api/app.ts';
 import { KeyVerifier, SCOPES } from './api/auth.ts';
 import type { Config } from './config.ts';
@@ -14,10 +15,14 @@ import { EventHub } from './events/event-hub.ts';
 import { EventLog } from './events/event-log.ts';
 import { PostgresEventRelay } from './events/postgres-event-relay.ts';
 import { loadFilesSettings } from './files/files-settings.ts';
+import { sweepUploadTemporaries, UPLOAD_STALE_MINUTES } from './files/upload-temporaries.ts';
 import { WorkspaceFiles } from './files/workspace-files.ts';
+import { createAttachmentDownload } from './net/attachment-download.ts';
+import { outboundPolicyFromConfig } from './net/outbound-fetch.ts';
 import { RunManager } from './runs/run-manager.ts';
 import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
+import { sandboxCeilingsFromConfig } from './sandbox/limit-ceilings.ts';
 import { createSandboxBackends, fromBackends, sandboxLimitsFromConfig } from './sandbox/sandbox-backends.ts';
 import { createUnsandboxedBackend } from './sandbox/unsandboxed.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';
@@ -117,8 +122,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     provisionWaitMs: config.HERM_PROVISION_WAIT_MS,
     provisionDelayMs: config.HERM_PROVISION_DELAY_MS,
     allowUnsandboxed: config.HERM_ALLOW_UNSANDBOXED,
-    maxCommandTimeoutMs: config.HERM_MAX_COMMAND_TIMEOUT_MS,
+    internalDestinations: config.HERM_SANDBOX_INTERNAL_DESTINATIONS,
+    outboundPolicy: outboundPolicyFromConfig(config),
+    limitCeilings: sandboxCeilingsFromConfig(config),
     snapshots,
+    defaultDiskMb: config.HERM_SANDBOX_DISK_MB,
     sessionWorkspaces,
     onDeleted: async (deploymentId) => runs?.cancelDeployment(deploymentId),
   });
@@ -136,6 +144,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ component: 'runs' }),
     modelEnvironment: options.modelEnvironment ?? process.env,
     modelOverride: options.modelOverride,
+    download: createAttachmentDownload(outboundPolicyFromConfig(config)),
   });
   const services: Services = {
     config,
@@ -179,9 +188,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger.debug({ rssBeforeMiB: Math.round(rssBefore / 1048576), rssAfterMiB: Math.round(rssAfter / 1048576), durationMs: Math.round(durationMs) }, 'idle: memory reclaimed'),
   });
 
+  // Before any upload can start. Nodes sharing a data directory (PostgreSQL) spare the ones other nodes are writing.
+  await sweepUploadTemporaries({
+    dataDir: config.dataDir,
+    olderThanMs: store.dialect === 'sqlite' ? 0 : UPLOAD_STALE_MINUTES * 60_000,
+    logger: logger.child({ component: 'files' }),
+  });
+
   const app = createApp(services);
   const server: ServerType = await new Promise((resolve) => {
-    const instance = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(instance));
+    // @hono/node-server's listener on node:http, answering what never reaches the app in JSON too (http-server.ts).
+    const instance = createApiServer(app.fetch, config.HOST);
+    instance.listen(config.PORT, config.HOST, () => resolve(instance));
   });
   const address = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
@@ -199,6 +217,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       closing ??= (async () => {
         stopReclaimer();
         await runs.stop();
+        // Before the backends unmount workspaces: a restore unpacking into one stops first.
+        await deployments.stop();
         await snapshots.stop();
         await sessionWorkspaces.stop();
         await sandboxBackends.close();

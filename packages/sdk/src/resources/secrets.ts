@@ -23,6 +23,14 @@ export interface SecretListParams {
   cursor?: string;
 }
 
+export interface SecretDeleteParams {
+  /**
+   * Delete it even though deployments refer to it (without, that is a 409 `conflict` naming them). Their runs
+   * then fail with a `configuration_error` until their `secrets` map drops or replaces the reference.
+   */
+  force?: boolean;
+}
+
 export interface SecretDeleteResponse {
   secret_id: string;
   deleted: true;
@@ -52,12 +60,13 @@ export class Secrets extends APIResource {
   }
 
   /**
-   * Deletes a secret.
+   * Deletes a secret. One that deployments still refer to is a 409 `ConflictError` naming them, unless `force`.
    *
    * @example
    * await herm.secrets.delete('sec_meta_ads_token');
+   * await herm.secrets.delete('sec_meta_ads_token', { force: true });
    */
-  delete(secretId: string, options?: RequestOptions): Promise<SecretDeleteResponse> {
-    return this._client.delete<SecretDeleteResponse>(`/secrets/${segment(secretId)}`, options);
+  delete(secretId: string, params: SecretDeleteParams = {}, options?: RequestOptions): Promise<SecretDeleteResponse> {
+    return this._client.delete<SecretDeleteResponse>(`/secrets/${segment(secretId)}`, { ...options, query: { ...params } });
   }
 }

@@ -8,7 +8,10 @@ export interface Snapshot {
   snapshot_id: string;
   deployment_id: string;
   customer_id: string;
+  /** Bytes of the compressed archive. */
   size_bytes: number;
+  /** Disk space the workspace's files took (holes of sparse files take none); a restore needs a disk quota at least this big. null for old snapshots. */
+  content_bytes: number | null;
   created_at: string;
   expires_at: string;
 }

@@ -19,10 +19,13 @@ export function isFileUpload(method: string, pathname: string): boolean {
 
 const DeploymentParams = z.strictObject({ deployment_id: idParam('deployment_id', 'dep') });
 
+// The type error only: a custom `error` on z.string() would otherwise replace the messages of its checks too.
+const PATH_TOO_LONG = `must be at most ${MAX_PATH_LENGTH} characters`;
+
 const requiredPath = z
-  .string({ error: (issue) => (issue.input === undefined ? undefined : 'must be a string') })
+  .string({ error: (issue) => (issue.code !== 'invalid_type' || issue.input === undefined ? undefined : 'must be a string') })
   .min(1, 'must not be empty')
-  .max(MAX_PATH_LENGTH)
+  .max(MAX_PATH_LENGTH, PATH_TOO_LONG)
   .openapi({ description: 'Relative to the workspace root, or absolute under /workspace', example: 'briefs/q3-brief.md' });
 
 const threadQuery = z
@@ -68,15 +71,17 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
       method: 'get',
       path: '/deployments/{deployment_id}/files',
       summary: 'List files',
-      description: 'Lists one directory of the workspace. Symlinks leading outside the workspace, FIFOs, sockets and devices are left out.',
+      description:
+        'Lists one directory of the workspace. Symlinks leading outside the workspace, FIFOs, sockets and devices are left out, ' +
+        'and so is `.herm/uploads`, where uploads are written before they take their name.',
       tags: ['Files'],
       security: bearerSecurity,
       request: {
         params: DeploymentParams,
         query: z.strictObject({
           path: z
-            .string({ error: 'must be a string' })
-            .max(MAX_PATH_LENGTH)
+            .string({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a string' : undefined) })
+            .max(MAX_PATH_LENGTH, PATH_TOO_LONG)
             .optional()
             .openapi({ description: 'Directory to list. Defaults to the root', example: 'videos/' }),
           thread_id: threadQuery,
@@ -132,7 +137,9 @@ export function fileRoutes(): OpenAPIHono<AppEnv> {
       description:
         'Creates or overwrites the file at `path` with the request body, byte for byte (send any Content-Type but ' +
         'multipart/form-data; application/octet-stream is usual). Parent directories are created automatically. ' +
-        'The file is replaced atomically; a symlink at the path is replaced, not followed.',
+        'The file is replaced atomically; a symlink at the path is replaced, not followed. The bytes are first written to a ' +
+        'temporary file in `.herm/uploads` (never listed; paths into it are a 400), so an interrupted upload leaves no part ' +
+        'of a file under the path, and what a killed server left there is removed at its next start.',
       tags: ['Files'],
       security: bearerSecurity,
       request: {

@@ -81,6 +81,7 @@ export function renderSnapshot(snapshot: SnapshotRecord) {
     deployment_id: snapshot.deployment_id,
     customer_id: snapshot.customer_id,
     size_bytes: snapshot.size_bytes,
+    content_bytes: snapshot.content_bytes,
     created_at: toIso(snapshot.created_at)!,
     expires_at: toIso(snapshot.expires_at)!,
   };

@@ -2,6 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { IMAGE_REFERENCE } from '../sandbox/docker-container-config.ts';
 import { MAX_ALLOW_ENTRIES, parseAllowEntry } from '../sandbox/egress-allowlist.ts';
+import { describeReservedEnvironmentNames } from '../sandbox/reserved-environment.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -56,8 +57,9 @@ export const SandboxNetworkInput = z
       .max(MAX_ALLOW_ENTRIES, `at most ${MAX_ALLOW_ENTRIES} hosts`)
       .describe(
         'Hosts commands may reach through the egress proxy: `api.example.com`, `*.example.com` (its subdomains), an IP address, ' +
-          'each optionally with `:port` (without one: ports 80 and 443). Loopback and the server\'s own addresses only when named ' +
-          '(`localhost:8080`, `127.0.0.1:8080`)',
+          'each optionally with `:port` (without one: ports 80 and 443). Internal addresses (loopback, private, link-local, the server\'s own) ' +
+          'are reachable only where the server\'s operator opened them (HERM_SANDBOX_INTERNAL_DESTINATIONS): naming another one ' +
+          '(`127.0.0.1:5432`, `localhost:8080`, `10.0.0.5`) is a 400, and a name that resolves to one is refused when used',
       ),
   })
   .openapi('SandboxNetwork');
@@ -92,8 +94,9 @@ export const SandboxInput = z
     limits: SandboxLimitsInput.nullable()
       .optional()
       .describe(
-        "This deployment's overrides of the server's sandbox limits (HERM_SANDBOX_CPUS, HERM_SANDBOX_MEMORY_MB, HERM_SANDBOX_MAX_PROCESSES, HERM_SANDBOX_DISK_MB, " +
-          'HERM_COMMAND_TIMEOUT_MS, HERM_MAX_OUTPUT_BYTES). Merged by key on update; null removes one override, or all of them',
+        "This deployment's overrides of the server's sandbox limits (HERM_SANDBOX_CPUS, HERM_SANDBOX_MEMORY_MB, HERM_SANDBOX_PROCESSES, HERM_SANDBOX_DISK_MB, " +
+          'HERM_COMMAND_TIMEOUT_MS, HERM_MAX_OUTPUT_BYTES), each at most the server\'s ceiling (HERM_SANDBOX_MAX_*, HERM_MAX_COMMAND_TIMEOUT_MS; ' +
+          'more is a 400 naming the field and the ceiling). Merged by key on update; null removes one override, or all of them',
       ),
   })
   .openapi('SandboxInput');
@@ -128,6 +131,7 @@ export const FeaturesInput = z
 
 const secretRef = z.string().regex(/^sec_[A-Za-z0-9_]{1,64}$/, 'must be a secret reference (sec_…)');
 const secretKey = z.string().regex(ENV_NAME, 'must be an environment variable name').max(128);
+const RESERVED_SECRET_NAMES_NOTE = `Names the sandbox sets or uses itself are a 400 validation_error: ${describeReservedEnvironmentNames()}.`;
 
 function uniqueNames(items: { name: string }[] | undefined, field: string, context: z.RefinementCtx) {
   const seen = new Set<string>();
@@ -149,13 +153,16 @@ export const CreateDeploymentBody = z
     sandbox: SandboxInput.optional(),
     mcp_servers: z.array(McpServerInput).max(20, 'at most 20 MCP servers').optional(),
     skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
-    secrets: z.record(secretKey, secretRef).optional().describe('Environment variable names mapped to secret references'),
+    secrets: z.record(secretKey, secretRef).optional().describe(`Environment variable names mapped to secret references. ${RESERVED_SECRET_NAMES_NOTE}`),
     features: FeaturesInput.optional(),
     restore_snapshot_id: z
       .string()
       .regex(/^snap_[A-Za-z0-9_]{1,64}$/, 'must be a snapshot id (snap_…)')
       .optional()
-      .describe("A snapshot (from deleting a deployment with retain_filesystem=true) whose files the new workspace starts with"),
+      .describe(
+        'A snapshot (from deleting a deployment with retain_filesystem=true) whose files the new workspace starts with. ' +
+          'Restored in the background: the answer is status "provisioning" at once. Its content_bytes must fit the disk quota.',
+      ),
   })
   .superRefine((body, context) => {
     uniqueNames(body.mcp_servers, 'mcp_servers', context);
@@ -173,7 +180,7 @@ export const UpdateDeploymentBody = z
     sandbox: SandboxInput.optional(),
     mcp_servers: z.array(McpServerInput).max(20, 'at most 20 MCP servers').optional(),
     skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
-    secrets: z.record(secretKey, secretRef.nullable()).optional().describe('Merged by key; null removes a key'),
+    secrets: z.record(secretKey, secretRef.nullable()).optional().describe(`Merged by key; null removes a key (a reserved one too). ${RESERVED_SECRET_NAMES_NOTE}`),
     features: z
       .strictObject({
         memory: z.boolean().nullable().optional(),
@@ -324,6 +331,11 @@ export const Snapshot = z
     deployment_id: z.string().describe('The deleted deployment whose workspace this is'),
     customer_id: z.string(),
     size_bytes: z.number().int().describe('Size of the compressed archive (tar.gz)'),
+    content_bytes: z
+      .number()
+      .int()
+      .nullable()
+      .describe("Disk space the workspace's files took (allocated blocks; holes of sparse files take none): a restore needs a disk quota at least this big. null for snapshots of older versions"),
     created_at: z.string(),
     expires_at: z.string().describe('When the snapshot is deleted'),
   })

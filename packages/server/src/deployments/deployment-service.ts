@@ -1,6 +1,7 @@
 // Creating, provisioning, updating and deleting deployments: the rules of the Deployments API live here.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ApiError, notFound, validationError } from '../api/api-error.ts';
 import { DEFAULT_MODEL, InvalidModelError, parseModelName } from '../models/index.ts';
@@ -17,8 +18,12 @@ import type {
   SandboxNetworkConfig,
   SkillConfig,
 } from '../store/deployments.ts';
-import { normalizeAllowList } from '../sandbox/egress-allowlist.ts';
-import type { SnapshotService } from '../snapshots/snapshot-service.ts';
+import { normalizeAllowList, parseAllowEntry } from '../sandbox/egress-allowlist.ts';
+import { internalDestinationsFor, InternalDestinationSet, internalEntryRefusal, type InternalDestination } from '../sandbox/internal-destinations.ts';
+import type { OutboundPolicy } from '../net/outbound-fetch.ts';
+import { describeReservedEnvironmentNames, isReservedEnvironmentName } from '../sandbox/reserved-environment.ts';
+import { clampToCeilings, limitAboveCeiling, type SandboxLimitCeilings } from '../sandbox/limit-ceilings.ts';
+import { SnapshotTooLargeError, type SnapshotService } from '../snapshots/snapshot-service.ts';
 import type { SessionWorkspaces } from './session-workspaces.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
@@ -77,10 +82,16 @@ export interface DeploymentServiceOptions {
   provisionDelayMs: number;
   /** HERM_ALLOW_UNSANDBOXED: whether deployments may set sandbox.enabled false. */
   allowUnsandboxed: boolean;
-  /** HERM_MAX_COMMAND_TIMEOUT_MS: the longest sandbox.limits.command_timeout_seconds may be. */
-  maxCommandTimeoutMs: number;
+  /** HERM_SANDBOX_INTERNAL_DESTINATIONS: the internal hosts a sandbox.network.allow may name, by account. Default none. */
+  internalDestinations?: readonly InternalDestination[];
+  /** What the server's own requests to tenants' URLs (skills) may reach: HERM_ALLOW_PRIVATE_URLS. Default public addresses only. */
+  outboundPolicy?: OutboundPolicy;
+  /** The operator's ceilings on sandbox.limits (HERM_SANDBOX_MAX_*, HERM_MAX_COMMAND_TIMEOUT_MS) and allowlist size. */
+  limitCeilings: SandboxLimitCeilings;
   /** Compressed workspace snapshots, kept on delete with retain_filesystem and restored on create. */
   snapshots: SnapshotService;
+  /** HERM_SANDBOX_DISK_MB: the disk quota of workspaces whose deployment sets no sandbox.limits.disk_mb; 0: none. */
+  defaultDiskMb?: number;
   /** The per-thread workspaces of deployments with sandbox.persistent_filesystem false. */
   sessionWorkspaces: SessionWorkspaces;
   /** Called after a deployment is deleted, to stop its runs. */
@@ -117,9 +128,18 @@ function sandboxLimits(config: SandboxLimitsConfig): Partial<SandboxLimits> {
   };
 }
 
+/** Mebibytes, rounded up: "takes 21 MB" for 20.3. */
+function mebibytes(bytes: number): number {
+  return Math.ceil(bytes / 1_048_576);
+}
+
 export class DeploymentService {
   readonly #options: DeploymentServiceOptions;
   readonly #provisioning = new Map<string, Promise<void>>();
+  /** Stops the provisioning (a snapshot restore) of a deployment deleted meanwhile. */
+  readonly #provisioningAborts = new Map<string, AbortController>();
+  /** Set by stop(): interrupted restores are left for the next start to do again. */
+  #stopping = false;
 
   constructor(options: DeploymentServiceOptions) {
     this.#options = options;
@@ -164,11 +184,38 @@ export class DeploymentService {
     return {
       deploymentId: deployment.id,
       workspaceDir: this.threadWorkspaceDir(deployment, options.threadId),
-      network: deployment.sandbox.network ? { allow: deployment.sandbox.network.allow } : false,
-      ...(deployment.sandbox.limits ? { limits: sandboxLimits(deployment.sandbox.limits) } : {}),
+      network: deployment.sandbox.network ? this.#egressNetwork(deployment.account_id, deployment.sandbox.network.allow) : false,
+      ...(deployment.sandbox.limits ? { limits: clampToCeilings(sandboxLimits(deployment.sandbox.limits), this.#options.limitCeilings) } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
     };
+  }
+
+  /** The disk quota of a deployment's workspace in bytes (its sandbox.limits.disk_mb, else the server's), or undefined for none. */
+  #diskQuotaBytes(sandbox: SandboxConfig): number | undefined {
+    const megabytes = sandbox.limits?.disk_mb ?? this.#options.defaultDiskMb ?? 0;
+    // Held to the ceiling, as the sandbox holds it when commands run (sandboxSpec).
+    return megabytes > 0 ? Math.min(megabytes, this.#options.limitCeilings.limits.disk_mb.max) * 1_048_576 : undefined;
+  }
+
+  /** A SandboxSpec's network: the allowlist, with the internal destinations open to the account. */
+  #egressNetwork(accountId: string, allow: readonly string[]): { allow: readonly string[]; internal?: readonly string[] } {
+    const internal = internalDestinationsFor(this.#options.internalDestinations ?? [], accountId);
+    return internal.length > 0 ? { allow, internal } : { allow };
+  }
+
+  /**
+   * Refuses an allowlist entry that names an internal host (an internal IP literal, localhost) at a port
+   * the operator has not opened to this account (HERM_SANDBOX_INTERNAL_DESTINATIONS): a 400 naming it.
+   */
+  #checkInternalEntries(accountId: string, allow: readonly string[]): void {
+    const open = new InternalDestinationSet(internalDestinationsFor(this.#options.internalDestinations ?? [], accountId));
+    allow.forEach((value, index) => {
+      const entry = parseAllowEntry(value);
+      if (typeof entry === 'string') return;
+      const refusal = internalEntryRefusal(entry, open);
+      if (refusal) throw validationError(`sandbox.network.allow.${index}`, `Invalid sandbox.network.allow.${index}: ${refusal}`);
+    });
   }
 
   async #validateSkills(skills: SkillConfig[]): Promise<void> {
@@ -176,7 +223,7 @@ export class DeploymentService {
       skills.map(async (skill, index) => {
         try {
           if (skill.source === 'inline') parseSkill(skill.content);
-          else if (skill.source === 'url') await fetchSkill(skill.url);
+          else if (skill.source === 'url') await fetchSkill(skill.url, this.#options.outboundPolicy ?? {});
           else validateWorkspacePath(skill.path, `skills.${index}.path`);
         } catch (error) {
           if (error instanceof SkillParseError) {
@@ -189,8 +236,17 @@ export class DeploymentService {
     );
   }
 
+  /** `secrets`: the keys a create or update sets (keys it removes with null are never checked, so an old reserved one can go). */
   async #validateSecrets(accountId: string, secrets: Record<string, string>): Promise<void> {
     const entries = Object.entries(secrets);
+    const reserved = entries.find(([name]) => isReservedEnvironmentName(name));
+    if (reserved) {
+      throw validationError(
+        `secrets.${reserved[0]}`,
+        `Invalid secrets.${reserved[0]}: ${reserved[0]} is reserved: the sandbox sets or uses that variable itself, so it cannot carry a secret. ` +
+          `Reserved: ${describeReservedEnvironmentNames()}.`,
+      );
+    }
     const missing = new Set(await this.#options.store.secrets.missing(accountId, [...new Set(entries.map(([, ref]) => ref))]));
     for (const [name, ref] of entries) {
       if (missing.has(ref)) {
@@ -206,13 +262,13 @@ export class DeploymentService {
       if (value === null) delete limits[name];
       else if (value !== undefined) limits[name] = value;
     }
-    const maxTimeoutSeconds = this.#options.maxCommandTimeoutMs / 1000;
-    if (limits.command_timeout_seconds !== undefined && limits.command_timeout_seconds > maxTimeoutSeconds) {
-      throw validationError(
-        'sandbox.limits.command_timeout_seconds',
-        `sandbox.limits.command_timeout_seconds may be at most ${maxTimeoutSeconds} on this server (HERM_MAX_COMMAND_TIMEOUT_MS).`,
-      );
-    }
+    // The values asked for now are held to the operator's ceilings; kept ones above a since-lowered ceiling are
+    // clamped when commands run (sandboxSpec), so an unrelated sandbox change does not fail on them.
+    const aboveCeiling = limitAboveCeiling(
+      Object.fromEntries(Object.entries(input ?? {}).filter(([, value]) => value != null)),
+      this.#options.limitCeilings,
+    );
+    if (aboveCeiling) throw validationError(`sandbox.limits.${aboveCeiling.field}`, aboveCeiling.message);
     // A limit the deployment asks for must hold: refused here when this machine cannot enforce it.
     const kernelLimit = (['cpus', 'memory_mb', 'max_processes'] as const).find((name) => input?.[name] != null);
     const backend = this.#options.sandboxBackends.get(sandbox.type);
@@ -232,6 +288,13 @@ export class DeploymentService {
 
   async #resolveSandbox(input: SandboxInput | undefined, current?: SandboxConfig): Promise<SandboxConfig> {
     const { sandboxBackends } = this.#options;
+    const allowCeiling = this.#options.limitCeilings.allowEntries;
+    if (input?.network && input.network.allow.length > allowCeiling.max) {
+      throw validationError(
+        'sandbox.network.allow',
+        `sandbox.network.allow may list at most ${allowCeiling.max} hosts on this server (${allowCeiling.variable}); ${input.network.allow.length} were given.`,
+      );
+    }
     const enabled = input?.enabled ?? current?.enabled ?? true;
     const persistent = input?.persistent_filesystem ?? current?.persistent_filesystem ?? true;
     if (!enabled) {
@@ -293,6 +356,7 @@ export class DeploymentService {
     const model = input.model ?? DEFAULT_MODEL;
     validateModel(model);
     const sandbox = await this.#withLimits(await this.#resolveSandbox(input.sandbox), input.sandbox?.limits);
+    if (input.sandbox?.network) this.#checkInternalEntries(accountId, input.sandbox.network.allow);
     const skills = input.skills ?? [];
     const secrets = input.secrets ?? {};
     await this.#validateSkills(skills);
@@ -304,19 +368,24 @@ export class DeploymentService {
         'restore_snapshot_id needs sandbox.persistent_filesystem true: without a persistent workspace every thread starts with an empty one.',
       );
     }
+    const now = Date.now();
     if (input.restore_snapshot_id !== undefined) {
       const snapshot = await this.#options.snapshots.get(accountId, input.restore_snapshot_id);
       if (!snapshot) throw notFound('snapshot', input.restore_snapshot_id, 'restore_snapshot_id');
-      // Unpacked before the deployment exists, so its first run already sees the files.
-      try {
-        await this.#options.snapshots.restore(snapshot, this.workspaceDir(id));
-      } catch (error) {
-        await fs.rm(this.workspaceDir(id), { recursive: true, force: true });
-        throw error;
+      const quota = this.#diskQuotaBytes(sandbox);
+      if (quota !== undefined && snapshot.content_bytes !== null && snapshot.content_bytes > quota) {
+        const source = sandbox.limits?.disk_mb === undefined ? "the server's HERM_SANDBOX_DISK_MB" : 'sandbox.limits.disk_mb';
+        throw validationError(
+          'restore_snapshot_id',
+          `Snapshot ${snapshot.id} takes ${mebibytes(snapshot.content_bytes)} MB unpacked, more than the new deployment's disk quota of ` +
+            `${mebibytes(quota)} MB (${source}).`,
+        );
       }
+      // Restored by provisioning, in the background; recorded first, so that a restart finishes it.
+      await this.#options.store.snapshots.addRestore(id, snapshot.id, now);
     }
-    const now = Date.now();
-    const record = await this.#options.store.deployments.create({
+    const record = await this.#options.store.deployments
+      .create({
       id,
       account_id: accountId,
       customer_id: input.customer_id,
@@ -334,8 +403,14 @@ export class DeploymentService {
       default_thread_id: newId('thread'),
       created_at: now,
       updated_at: now,
-    });
-    const provisioning = this.provision(record.id);
+      })
+      .catch(async (error: unknown) => {
+        if (input.restore_snapshot_id !== undefined) await this.#options.store.snapshots.deleteRestore(id).catch(() => {});
+        throw error;
+      });
+    const provisioning = this.#provision(record.id, input.restore_snapshot_id ?? null);
+    // A snapshot may take a while to unpack: the answer is "provisioning" at once, and clients poll.
+    if (input.restore_snapshot_id !== undefined) return record;
     const finishedInTime = await Promise.race([
       provisioning.then(() => true),
       new Promise<false>((resolve) => setTimeout(resolve, this.#options.provisionWaitMs, false).unref()),
@@ -343,15 +418,28 @@ export class DeploymentService {
     return finishedInTime ? ((await this.#options.store.deployments.getById(record.id)) ?? record) : record;
   }
 
-  /** Prepares the workspace and checks the sandbox; moves the deployment to ready or error. Idempotent. */
+  /**
+   * Prepares the workspace (restoring the snapshot the deployment was created from, if any) and checks the
+   * sandbox; moves the deployment to ready or error. Idempotent.
+   */
   provision(deploymentId: string): Promise<void> {
+    return this.#provision(deploymentId, undefined);
+  }
+
+  /** `restore`: the snapshot to restore, null for none, undefined to look it up (provisioning a restart interrupted). */
+  #provision(deploymentId: string, restore: string | null | undefined): Promise<void> {
     const existing = this.#provisioning.get(deploymentId);
     if (existing) return existing;
+    // Shutting down: left provisioning, for the next start.
+    if (this.#stopping) return Promise.resolve();
+    const abort = new AbortController();
     const job = (async () => {
       const { store, sandboxBackends, logger, provisionDelayMs } = this.#options;
+      let snapshotId: string | undefined;
       try {
-        if (provisionDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, provisionDelayMs));
-        await fs.mkdir(this.workspaceDir(deploymentId), { recursive: true, mode: 0o755 });
+        if (provisionDelayMs > 0) await sleep(provisionDelayMs, undefined, { signal: abort.signal });
+        snapshotId = restore === undefined ? await store.snapshots.pendingRestore(deploymentId) : (restore ?? undefined);
+        if (snapshotId === undefined) await fs.mkdir(this.workspaceDir(deploymentId), { recursive: true, mode: 0o755 });
         const deployment = await store.deployments.getById(deploymentId);
         if (!deployment) return;
         const sandboxBackend = sandboxBackends.get(deployment.sandbox.type);
@@ -366,14 +454,59 @@ export class DeploymentService {
           await store.deployments.setStatus(deploymentId, 'error', check.reason);
           return;
         }
+        if (snapshotId !== undefined) await this.#restoreSnapshot(deployment, snapshotId, abort.signal);
         await store.deployments.setStatus(deploymentId, 'ready', null);
       } catch (error) {
+        // Stopped by delete() or stop(): nothing failed.
+        if (abort.signal.aborted) return;
         logger.error({ err: error, deploymentId }, 'provisioning failed');
         await store.deployments.setStatus(deploymentId, 'error', (error as Error).message).catch(() => {});
+      } finally {
+        // Done, failed or deleted: nothing is left to restore. A crash or a shutdown leaves it for the next start.
+        if (snapshotId !== undefined && !this.#stopping) await store.snapshots.deleteRestore(deploymentId).catch(() => {});
       }
-    })().finally(() => this.#provisioning.delete(deploymentId));
+    })().finally(() => {
+      this.#provisioning.delete(deploymentId);
+      this.#provisioningAborts.delete(deploymentId);
+    });
     this.#provisioning.set(deploymentId, job);
+    this.#provisioningAborts.set(deploymentId, abort);
     return job;
+  }
+
+  /**
+   * Unpacks a snapshot into the deployment's workspace, from empty (a restore a restart interrupted is
+   * started over) and, with a disk quota, into its quota'd file system, so it can never take more.
+   */
+  async #restoreSnapshot(deployment: DeploymentRecord, snapshotId: string, signal: AbortSignal): Promise<void> {
+    const { store, snapshots, sandboxBackends } = this.#options;
+    const workspace = this.workspaceDir(deployment.id);
+    const quota = this.#diskQuotaBytes(deployment.sandbox);
+    try {
+      // Expiry is not asked again: the snapshot was live when the create was accepted, and its file stays until swept.
+      const snapshot = await store.snapshots.get(deployment.account_id, snapshotId, 0);
+      if (!snapshot) throw new Error('it no longer exists');
+      await sandboxBackends.removeWorkspace(workspace);
+      await sandboxBackends.prepareWorkspace(workspace, quota);
+      await snapshots.restore(snapshot, workspace, { signal });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const { message } = error as Error;
+      // tar says "Wrote only 1024 of 10240 bytes" when the file system is full.
+      const full = quota !== undefined && /No space left on device|Wrote only \d+ of \d+ bytes/.test(message);
+      const reason = full ? `its files do not fit in the workspace's disk quota of ${mebibytes(quota)} MB (${message})` : message;
+      throw new Error(`The snapshot ${snapshotId} could not be restored: ${reason}`, { cause: error });
+    }
+  }
+
+  /**
+   * Stops provisioning for a shutdown: a restore in progress stops (tar is killed) and, like one a crash
+   * interrupted, is done again from an empty workspace by the next start's resumeProvisioning().
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const abort of this.#provisioningAborts.values()) abort.abort(new Error('the server is stopping'));
+    await Promise.allSettled([...this.#provisioning.values()]);
   }
 
   /** Resumes provisioning that a restart interrupted. */
@@ -398,6 +531,7 @@ export class DeploymentService {
     }
     if (input.sandbox !== undefined) {
       changes.sandbox = await this.#withLimits(await this.#resolveSandbox(input.sandbox, current.sandbox), input.sandbox.limits, current.sandbox.limits);
+      if (input.sandbox.network) this.#checkInternalEntries(current.account_id, input.sandbox.network.allow);
     }
     if (input.mcp_servers !== undefined) changes.mcp_servers = input.mcp_servers;
     if (input.skills !== undefined) {
@@ -445,15 +579,25 @@ export class DeploymentService {
     await this.#options.sessionWorkspaces.removeDeployment(deployment.id).catch((error: unknown) => {
       this.#options.logger.warn({ err: error, deploymentId: deployment.id }, 'could not remove session workspaces; the sweeper will retry');
     });
+    // A restore still unpacking into the workspace stops first (the workspace keeps what it unpacked).
+    const provisioning = this.#provisioning.get(deployment.id);
+    if (provisioning) {
+      this.#provisioningAborts.get(deployment.id)?.abort(new Error('the deployment was deleted'));
+      await provisioning;
+    }
+    if (deployment.status === 'provisioning') await this.#options.store.snapshots.deleteRestore(deployment.id);
     const workspace = this.workspaceDir(deployment.id);
     if (retainFilesystem) {
       try {
         await this.#options.sandboxBackends.attachWorkspace(workspace);
-        await this.#options.snapshots.capture(deployment, workspace);
+        // Bounded by what the workspace may hold: its disk quota, else the server's ceiling of quotas.
+        const limitBytes = this.#diskQuotaBytes(deployment.sandbox) ?? this.#options.limitCeilings.limits.disk_mb.max * 1_048_576;
+        await this.#options.snapshots.capture(deployment, workspace, { limitBytes });
       } catch (error) {
         // The deployment is gone already; its files must not be: they stay as a plain directory for the operator.
         const retained = path.join(this.#options.dataDir, 'retained', deployment.id);
-        this.#options.logger.error({ err: error, deploymentId: deployment.id, retained }, 'workspace snapshot failed; the workspace is kept as a directory');
+        const reason = error instanceof SnapshotTooLargeError ? 'workspace too large to snapshot' : 'workspace snapshot failed';
+        this.#options.logger.error({ err: error, deploymentId: deployment.id, retained }, `${reason}; the workspace is kept as a directory`);
         await fs.mkdir(path.dirname(retained), { recursive: true });
         await fs.rename(workspace, retained).catch(() => {});
         return;

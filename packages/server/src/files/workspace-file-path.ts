@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import { resolveWorkspacePath } from '../runtime/tools/workspace-path.ts';
 import { WORKSPACE_PATH } from '../sandbox/sandbox.ts';
 import { WorkspaceFileError } from './workspace-file-error.ts';
+import { UPLOAD_DIRECTORY } from './upload-temporaries.ts';
 
 /** PATH_MAX on Linux: no longer path can name a file. */
 export const MAX_PATH_LENGTH = 4096;
@@ -30,6 +31,12 @@ export function parseWorkspaceFilePath(requested: string): WorkspaceFilePath {
     throw new WorkspaceFileError('invalid_path', `Invalid path ${JSON.stringify(requested)}: it ${reason}.`);
   }
   const relative = posix.relative(WORKSPACE_PATH, resolved.path);
+  if (relative === UPLOAD_DIRECTORY || relative.startsWith(`${UPLOAD_DIRECTORY}/`)) {
+    throw new WorkspaceFileError(
+      'invalid_path',
+      `Invalid path ${JSON.stringify(requested)}: ${UPLOAD_DIRECTORY} is where the server keeps uploads while they are written, and is not part of the Files API.`,
+    );
+  }
   return { absolute: resolved.path, relative };
 }
 

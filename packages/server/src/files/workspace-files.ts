@@ -20,6 +20,7 @@ import type { DeploymentRecord } from '../store/deployments.ts';
 import { toIso } from '../util/time.ts';
 import { WorkspaceFileError } from './workspace-file-error.ts';
 import { parseWorkspaceEntryPath, parseWorkspaceFilePath, type WorkspaceFilePath } from './workspace-file-path.ts';
+import { UPLOAD_DIRECTORY, UPLOAD_STALE_MINUTES, UPLOAD_TEMPORARY_PREFIX } from './upload-temporaries.ts';
 
 export interface FileEntry {
   name: string;
@@ -87,10 +88,13 @@ check_resolves_inside() {
   inside "$resolved" || exit ${EXIT_OUTSIDE}
 }`;
 
+const UPLOAD_PARENT = UPLOAD_DIRECTORY.slice(0, UPLOAD_DIRECTORY.lastIndexOf('/'));
+const UPLOAD_DIRECTORY_NAME = UPLOAD_DIRECTORY.slice(UPLOAD_DIRECTORY.lastIndexOf('/') + 1);
+
 // $1: the directory. Prints "<type> <size> <mtime> <name>\\0" per entry that is a file or directory.
 // Symlinks are listed as what they point at, and only when that is inside the workspace. (An agent racing
 // that check could at most get the size and time of a read-only system file shown: nothing of the host's
-// data is visible in the sandbox to begin with.)
+// data is visible in the sandbox to begin with.) The uploads in progress (UPLOAD_DIRECTORY) are left out.
 const LIST_DIRECTORY = `${PRELUDE}
 check_resolves_inside "$1"
 [ -e "$1" ] || exit ${EXIT_NOT_FOUND}
@@ -98,8 +102,10 @@ check_resolves_inside "$1"
 cd -P -- "$1" 2>/dev/null || exit ${EXIT_PERMISSION}
 inside "$(pwd -P)" || exit ${EXIT_OUTSIDE}
 [ -r . ] || exit ${EXIT_PERMISSION}
-find . -mindepth 1 -maxdepth 1 \\( -type f -o -type d \\) -printf '%y %s %T@ %P\\0'
-find . -mindepth 1 -maxdepth 1 -type l -exec sh -c '
+hidden=
+[ "$(pwd -P)" = /workspace/${UPLOAD_PARENT} ] && hidden=${UPLOAD_DIRECTORY_NAME}
+find . -mindepth 1 -maxdepth 1 ! -name "$hidden" \\( -type f -o -type d \\) -printf '%y %s %T@ %P\\0'
+find . -mindepth 1 -maxdepth 1 ! -name "$hidden" -type l -exec sh -c '
 for link do
   target=$(realpath -e -- "$link" 2>/dev/null) || continue
   case "$target" in /workspace|/workspace/*) ;; *) continue ;; esac
@@ -124,23 +130,52 @@ identity=$(stat -L -c '%d:%i:%s:%Y:%y' /proc/self/fd/3) || exit ${EXIT_NOT_FOUND
 printf '%s\\n' "$identity"
 tail -c +"$(($2 + 1))" <&3 | head -c "$3" | base64 -w 0`;
 
-// $1: the parent directory (created when missing), $2: the file name; the content comes on stdin. Written
-// to a temporary file and renamed over the name, so readers never see half a file; a symlink at the
-// name is replaced, not followed. Prints "<size> <mtime>".
+// $1: the parent directory (created when missing), $2: the file name, $3: the content's size in bytes; the
+// content comes on stdin. Written to a temporary file and renamed over the name, so readers never see half
+// a file; a symlink at the name is replaced, not followed. Content shorter than $3 (the server died while
+// sending it) is never renamed into place. Prints "<size> <mtime>".
+//
+// The temporary file is made in UPLOAD_DIRECTORY: inside the workspace, so on its file system (the rename
+// stays atomic, and a disk quota counts the bytes), but out of the Files API's view. Only when that
+// directory cannot be used as itself (the agent replaced .herm or it with a file or a symlink) does the
+// temporary file go next to the target, as a hidden name. Temporary files an interrupted upload left behind
+// are removed here after UPLOAD_STALE_MINUTES, and at server start (upload-temporaries.ts).
 const WRITE_FILE = `${PRELUDE}
 check_resolves_inside "$1"
 [ -e "$1" ] || mkdir -p -- "$1" 2>/dev/null || exit ${EXIT_NOT_DIRECTORY}
 cd -P -- "$1" 2>/dev/null || exit ${EXIT_NOT_DIRECTORY}
 inside "$(pwd -P)" || exit ${EXIT_OUTSIDE}
 if [ -d "./$2" ] && [ ! -L "./$2" ]; then exit ${EXIT_IS_DIRECTORY}; fi
-tmp=$(mktemp ./.herm-upload.XXXXXX 2>/dev/null) || { [ -w . ] && exit ${EXIT_CHANGED}; exit ${EXIT_PERMISSION}; }
-trap 'rm -f -- "$tmp"' EXIT
+[ -w . ] || exit ${EXIT_PERMISSION}
+uploads=/workspace/${UPLOAD_DIRECTORY}
+herm=\${uploads%/*}
+[ -e "$herm" ] || [ -L "$herm" ] || made_herm=1
+# The upload directory goes when empty (no other upload in progress), and .herm with it if this upload made it.
+tidy() { rmdir -- "$uploads" 2>/dev/null && [ -n "$made_herm" ] && rmdir -- "$herm" 2>/dev/null; return 0; }
+tmp=
+trap 'rm -f -- "$tmp"; tidy' EXIT
+# Three tries: another upload that just finished may remove the (then empty) directory in between.
+for try in 1 2 3; do
+  mkdir -p -- "$uploads" 2>/dev/null && [ "$(cd -P -- "$uploads" 2>/dev/null && pwd -P)" = "$uploads" ] || break
+  find "$uploads" -mindepth 1 -maxdepth 1 -type f -name '${UPLOAD_TEMPORARY_PREFIX}*' -mmin +${UPLOAD_STALE_MINUTES} -delete 2>/dev/null
+  tmp=$(mktemp "$uploads/${UPLOAD_TEMPORARY_PREFIX}XXXXXX" 2>/dev/null) && break
+  tmp=
+done
+[ -n "$tmp" ] || tmp=$(mktemp ./${UPLOAD_TEMPORARY_PREFIX}XXXXXX 2>/dev/null) || { [ -w . ] && exit ${EXIT_CHANGED}; exit ${EXIT_PERMISSION}; }
 # A temporary file that vanished means the directory was removed meanwhile: a change, not a server fault.
 fail() { [ -e "$tmp" ] || exit ${EXIT_CHANGED}; exit "$1"; }
 cat > "$tmp" || fail 1
+[ "$(stat -c %s -- "$tmp")" = "$3" ] || fail 1
 if [ -f "./$2" ] && [ ! -L "./$2" ]; then chmod "$(stat -c %a -- "./$2")" "$tmp"; else chmod 644 "$tmp"; fi || fail 1
-mv -f -T -- "$tmp" "./$2" 2>/dev/null || fail ${EXIT_IS_DIRECTORY}
+if ! mv -f -T -- "$tmp" "./$2" 2>/dev/null; then
+  [ -d "./$2" ] && [ ! -L "./$2" ] && exit ${EXIT_IS_DIRECTORY}
+  # The temporary file or the directory (getcwd fails once it is removed) gone: a change, not a fault.
+  [ -e "$tmp" ] && pwd -P >/dev/null 2>&1 || exit ${EXIT_CHANGED}
+  [ -w . ] || exit ${EXIT_PERMISSION}
+  exit ${EXIT_IS_DIRECTORY}
+fi
 trap - EXIT
+tidy
 stat -c '%s %Y' -- "./$2" || exit ${EXIT_CHANGED}`;
 
 // $1: the parent directory, $2: the name. A symlink is removed itself, never what it points at; rm -r
@@ -251,7 +286,7 @@ export class WorkspaceFiles {
     }
     const { parent, name } = splitPath(path);
     // No abort signal: killing the command midway would leave its temporary file behind.
-    const result = await this.#options.openSandbox(workspace).exec({ command: WRITE_FILE, args: [parent, name], stdin: content });
+    const result = await this.#options.openSandbox(workspace).exec({ command: WRITE_FILE, args: [parent, name, String(content.byteLength)], stdin: content });
     if (result.exitCode !== 0) throw this.#failure(result, path, 'write');
     const [size, mtime] = result.stdout.trim().split(' ').map(Number);
     return { path: path.relative, size: size ?? content.byteLength, modified_at: toIso((mtime ?? Date.now() / 1000) * 1000)! };

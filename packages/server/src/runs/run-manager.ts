@@ -4,10 +4,12 @@ import type { LanguageModel } from 'ai';
 import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
 import { contextWindowTokens, resolveModel } from '../models/index.ts';
+import type { AttachmentDownload } from '../net/attachment-download.ts';
 import { HANDOFF_REASON, runAgent } from '../runtime/hermes.ts';
 import type { BuiltinTool } from '../runtime/tools/tool.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
 import type { SandboxSpec } from '../sandbox/sandbox.ts';
+import { isReservedEnvironmentName } from '../sandbox/reserved-environment.ts';
 import type { SecretCipher } from '../secrets/secret-cipher.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord, SubmitResult } from '../store/runs.ts';
@@ -33,7 +35,12 @@ export interface RunManagerOptions {
   modelEnvironment: Record<string, string | undefined>;
   /** Tests and benchmarks may supply models directly instead of provider names. */
   modelOverride?: (name: string) => LanguageModel;
+  /** Downloads attachments a model cannot take by URL, under the server's outbound policy (HERM_ALLOW_PRIVATE_URLS). */
+  download?: AttachmentDownload;
 }
+
+/** The deployment's secrets map cannot be turned into the run's environment; the message says how to fix it. */
+class DeploymentSecretsError extends Error {}
 
 export class RunManager {
   readonly #options: RunManagerOptions;
@@ -108,7 +115,8 @@ export class RunManager {
       try {
         environment = await this.#secretEnvironment(deployment);
       } catch (error) {
-        await this.#failBeforeStart(run, { type: 'configuration_error', message: `Could not read the deployment's secrets: ${(error as Error).message}` });
+        const message = error instanceof DeploymentSecretsError ? error.message : `Could not read the deployment's secrets: ${(error as Error).message}`;
+        await this.#failBeforeStart(run, { type: 'configuration_error', message });
         return;
       }
       releaseWorkspace = await this.#options.acquireWorkspace(deployment, run.thread_id);
@@ -126,6 +134,7 @@ export class RunManager {
         maxSteps: this.#options.maxSteps,
         signal: controller.signal,
         logger: logger.child({ runId: run.id, deploymentId: deployment.id }),
+        download: this.#options.download,
       });
     } catch (error) {
       logger.error({ err: error, runId: run.id }, 'run crashed');
@@ -151,10 +160,21 @@ export class RunManager {
     }
   }
 
-  /** Connector secrets as environment variables for the tool processes (never for the model). */
+  /**
+   * Connector secrets as environment variables for the tool processes (never for the model). A reference to
+   * a deleted secret (`DELETE /v1/secrets/{id}?force=true`) or a reserved name (kept by a deployment from
+   * before names were checked) is a DeploymentSecretsError: the run fails naming it, never runs without it.
+   */
   async #secretEnvironment(deployment: DeploymentRecord): Promise<Record<string, string>> {
     const references = Object.entries(deployment.secrets);
     if (references.length === 0) return {};
+    const reserved = references.find(([name]) => isReservedEnvironmentName(name));
+    if (reserved) {
+      throw new DeploymentSecretsError(
+        `The deployment's secrets map sets ${reserved[0]}, a variable the sandbox sets or uses itself. ` +
+          `Remove it (PATCH /v1/deployments/${deployment.id} with {"secrets": {"${reserved[0]}": null}}) and pick another name.`,
+      );
+    }
     const records = await this.#options.store.secrets.getMany(
       deployment.account_id,
       references.map(([, ref]) => ref),
@@ -163,7 +183,13 @@ export class RunManager {
     const environment: Record<string, string> = {};
     for (const [name, ref] of references) {
       const record = byId.get(ref);
-      if (record) environment[name] = this.#options.secrets.decrypt(record.ciphertext);
+      if (!record) {
+        throw new DeploymentSecretsError(
+          `The deployment's secrets.${name} refers to ${ref}, which was deleted. Point it at another secret, or remove it ` +
+            `(PATCH /v1/deployments/${deployment.id} with {"secrets": {"${name}": null}}).`,
+        );
+      }
+      environment[name] = this.#options.secrets.decrypt(record.ciphertext);
     }
     return environment;
   }

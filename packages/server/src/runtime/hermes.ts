@@ -12,6 +12,7 @@ import type { RunError, RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
 import { appendHistoryIn, type HistoryEntry } from '../store/threads.ts';
 import { parseModelName } from '../models/index.ts';
+import type { AttachmentDownload } from '../net/attachment-download.ts';
 import { toModelMessage } from './attachments.ts';
 import { compactionSplit, needsCompaction, summarize } from './compaction.ts';
 import { buildSystemPrompt } from './prompt.ts';
@@ -29,6 +30,8 @@ export interface AgentRunOptions {
   maxSteps: number;
   signal: AbortSignal;
   logger: Logger;
+  /** Downloads attachments the model cannot take by URL (net/attachment-download.ts); default: the AI SDK's own. */
+  download?: AttachmentDownload | undefined;
 }
 
 /**
@@ -175,6 +178,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         tools: modelTools,
         abortSignal: signal,
         maxRetries: 2,
+        ...(options.download ? { experimental_download: options.download } : {}),
         onError: () => {}, // errors arrive as stream parts and end the run with their message
       });
       for await (const part of result.fullStream) {

@@ -31,7 +31,7 @@ export interface BubblewrapArgumentsInput {
    * into the sandbox, and the allowlist, whose loopback ports the in-sandbox bridge also forwards.
    */
   egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
-  /** Connector variables of the deployment; names must not collide with BASE_ENVIRONMENT. */
+  /** Connector variables of the deployment; never a reserved name (reserved-environment.ts). */
   environment: Readonly<Record<string, string>>;
   /** Run as `/bin/sh -c command sh ...commandArguments`. */
   command: string;
@@ -40,6 +40,8 @@ export interface BubblewrapArgumentsInput {
   workingDirectory: string;
   hostLayout: HostLayout;
   features: BubblewrapFeatures;
+  /** A seccomp program (seccomp-filter.ts) loaded before the command runs; none when undefined. */
+  seccomp?: Buffer | undefined;
 }
 
 export interface BubblewrapInvocation {
@@ -53,7 +55,7 @@ export interface BubblewrapInvocation {
    * What the caller must write to pipes opened as descriptors 3, 4, 5, …, in order: first the
    * NUL-separated options, then the content of each synthesised file.
    */
-  descriptorContents: string[];
+  descriptorContents: Array<string | Buffer>;
   /** The options descriptor 3 carries, as a list: for tests and debugging. */
   options: string[];
 }
@@ -62,13 +64,15 @@ const OPTIONS_FILE_DESCRIPTOR = 3;
 
 export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): BubblewrapInvocation {
   const args: string[] = [];
-  const fileContents: string[] = [];
-  const addFile = (path: string, content: string): void => {
-    // --file writes into the root tmpfs (made read-only below) instead of adding a bind mount,
-    // which is noticeably cheaper for bwrap than --ro-bind-data.
-    args.push('--file', String(OPTIONS_FILE_DESCRIPTOR + 1 + fileContents.length), path);
+  const fileContents: Array<string | Buffer> = [];
+  /** `option descriptor [path]`, where the descriptor carries `content`. */
+  const addDescriptor = (option: string, content: string | Buffer, path?: string): void => {
+    args.push(option, String(OPTIONS_FILE_DESCRIPTOR + 1 + fileContents.length), ...(path === undefined ? [] : [path]));
     fileContents.push(content);
   };
+  // --file writes into the root tmpfs (made read-only below) instead of adding a bind mount,
+  // which is noticeably cheaper for bwrap than --ro-bind-data.
+  const addFile = (path: string, content: string): void => addDescriptor('--file', content, path);
 
   // Lifetime: the sandbox dies with the server, and killing bwrap kills pid 1 of the new pid
   // namespace, which takes every process in it along (background jobs and their children too).
@@ -106,6 +110,8 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
   // bwrap leaves /proc/sys writable when it runs as root (its own check thinks the directory is
   // already read-only); there, a command would be host root to the sysctl permission checks.
   args.push('--ro-bind', '/proc/sys', '/proc/sys');
+  // The host kernel's command line (boot parameters, sometimes root= paths and tokens) is the host's business.
+  addDescriptor('--ro-bind-data', '', '/proc/cmdline');
   args.push('--dev', '/dev');
   args.push('--tmpfs', '/tmp');
   args.push('--bind', input.workspaceDir, WORKSPACE_PATH);
@@ -114,6 +120,9 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
   // bwrap builds the root on a writable tmpfs; without this, / and /etc would accept new files.
   args.push('--remount-ro', '/');
   args.push('--chdir', posix.resolve(WORKSPACE_PATH, input.workingDirectory));
+
+  // Setuid and setgid bits are refused in the sandbox (see seccomp-filter.ts).
+  if (input.seccomp) addDescriptor('--seccomp', input.seccomp);
 
   args.push('--clearenv');
   for (const [name, value] of Object.entries(input.environment)) args.push('--setenv', name, value);

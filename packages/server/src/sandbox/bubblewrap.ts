@@ -11,8 +11,10 @@ import { createBoundedOutput } from './bounded-output.ts';
 import { watchCommand } from './command-deadline.ts';
 import { createCommandLimits, execResult, type CommandLimits } from './command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
-import { assertAllowList } from './egress-bridge.ts';
+import { setIdBitsFilter } from './seccomp-filter.ts';
+import { checkedEgressNetwork } from './egress-bridge.ts';
 import { createEgressProxies, type EgressLease, type EgressProxies } from './egress-proxy.ts';
+import { isReservedEnvironmentName } from './reserved-environment.ts';
 import { effectiveLimits, type ExecRequest, type ExecResult, type Sandbox, type SandboxBackend, type SandboxCheckResult, type SandboxLimits, type SandboxSpec } from './sandbox.ts';
 
 export { buildBubblewrapArguments, SANDBOX_USER, BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
@@ -77,7 +79,9 @@ export function createBubblewrapBackend(options: BubblewrapBackendOptions): Sand
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.hostUser ? { owner: options.hostUser } : {}),
   });
-  const context: SandboxContext = { ...options, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce, commandLimits, workspaceQuotas, egressProxies };
+  const seccomp = process.env.MUTATE ? undefined : setIdBitsFilter();
+  if (!seccomp) options.logger?.warn({ arch: process.arch }, 'no seccomp filter for this architecture: sandboxed commands can set setuid and setgid bits in workspaces');
+  const context: SandboxContext = { ...options, seccomp, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce, commandLimits, workspaceQuotas, egressProxies };
   // The last check that passed (its time), and the one in flight, which concurrent creates share.
   let passedAt = -Infinity;
   let checking: Promise<SandboxCheckResult> | undefined;
@@ -110,6 +114,7 @@ export function createBubblewrapBackend(options: BubblewrapBackendOptions): Sand
 }
 
 interface SandboxContext extends BubblewrapBackendOptions {
+  seccomp: Buffer | undefined;
   commandLimits: CommandLimits;
   workspaceQuotas: WorkspaceQuotas;
   egressProxies: EgressProxies;
@@ -124,11 +129,10 @@ function openBubblewrapSandbox(spec: SandboxSpec, context: SandboxContext): Sand
   }
   for (const [name, value] of Object.entries(spec.env ?? {})) {
     if (!ENVIRONMENT_NAME.test(name)) throw new TypeError(`env: ${JSON.stringify(name)} is not a valid variable name`);
-    if (name in BASE_ENVIRONMENT) throw new TypeError(`env: ${name} is set by the sandbox and cannot be overridden`);
+    if (isReservedEnvironmentName(name)) throw new TypeError(`env: ${name} is reserved by the sandbox and cannot be set`);
     if (value.includes('\0')) throw new TypeError(`env: the value of ${name} contains a NUL character`);
   }
-  if (typeof spec.network === 'object') assertAllowList(spec.network.allow);
-  const network = typeof spec.network === 'object' ? Object.freeze({ allow: Object.freeze([...spec.network.allow]) }) : spec.network;
+  const network = typeof spec.network === 'object' ? checkedEgressNetwork(spec.network) : spec.network;
   const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }), ...(network === undefined ? {} : { network }) });
   return {
     spec: frozenSpec,
@@ -140,7 +144,7 @@ async function execInBubblewrap(spec: SandboxSpec, request: ExecRequest, context
   if (typeof spec.network !== 'object') return runInBubblewrap(spec, request, context, undefined);
   // The deployment's egress proxy runs at least as long as the command (and idles out after).
   request.signal?.throwIfAborted();
-  const egress = await context.egressProxies.acquire(spec.deploymentId, spec.network.allow);
+  const egress = await context.egressProxies.acquire(spec.deploymentId, spec.network.allow, spec.network.internal);
   try {
     return await runInBubblewrap(spec, request, context, egress);
   } finally {
@@ -166,6 +170,7 @@ async function runInBubblewrap(spec: SandboxSpec, request: ExecRequest, context:
     workingDirectory: request.cwd ?? '.',
     hostLayout: context.hostLayout,
     features,
+    seccomp: context.seccomp,
   });
 
   await context.workspaceQuotas.prepare(spec.workspaceDir, limits.diskBytes);
@@ -179,8 +184,10 @@ async function runInBubblewrap(spec: SandboxSpec, request: ExecRequest, context:
       'pipe',
       ...invocation.descriptorContents.map(() => 'pipe' as const),
     ],
-    // bwrap itself needs no environment, and --clearenv already hides it from the command.
+    // bwrap itself needs no environment, and --clearenv already hides it from the command. A copy of bwrap is
+    // pid 1 in the sandbox, and the command can read its /proc/1/environ: nothing of the server's, not even PWD.
     env: {},
+    cwd: '/',
     ...(context.hostUser ? { uid: context.hostUser.uid, gid: context.hostUser.gid } : {}),
   });
 

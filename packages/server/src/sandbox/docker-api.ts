@@ -55,6 +55,11 @@ export interface DockerApi {
    * duplex stream once the daemon has answered 101 (or 200 with the stream as the body).
    */
   hijack(path: string, body: unknown, options?: DockerRequestOptions): Promise<Duplex>;
+  /**
+   * Which engine serves the API: Podman's compatible service or Docker (from the ping's headers; asked
+   * once). They differ where the compatible API is not: Podman ignores HostConfig.MaskedPaths.
+   */
+  engine(): Promise<'docker' | 'podman'>;
   /** Closes idle keep-alive connections. */
   close(): void;
 }
@@ -84,8 +89,30 @@ export function createDockerApi(dockerHost: string | undefined): DockerApi {
     return outgoing;
   };
 
+  let engine: Promise<'docker' | 'podman'> | undefined;
+
   return {
     endpoint,
+    engine() {
+      engine ??= new Promise<'docker' | 'podman'>((resolve, reject) => {
+        const outgoing = send('GET', '/_ping', undefined, {}, true);
+        const timer = setTimeout(() => outgoing.destroy(timeoutError('GET', '/_ping', {})), DEFAULT_TIMEOUT_MS);
+        outgoing.once('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        outgoing.once('response', (response) => {
+          clearTimeout(timer);
+          response.resume();
+          const podman = response.headers['libpod-api-version'] !== undefined || /libpod|podman/i.test(String(response.headers['server'] ?? ''));
+          resolve(podman ? 'podman' : 'docker');
+        });
+      });
+      engine.catch(() => {
+        engine = undefined;
+      });
+      return engine;
+    },
     request<T>(method: string, path: string, body?: unknown, options: DockerRequestOptions = {}): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         const outgoing = send(method, path, body, {}, true);

@@ -42,6 +42,8 @@ export interface ContainerConfigInput {
   egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
   /** CPU, memory and process limits of the whole container, shared by its commands. */
   limits?: ContainerLimits;
+  /** The engine behind the API (DockerApi.engine); default docker. */
+  engine?: 'docker' | 'podman';
 }
 
 export interface ContainerLimits {
@@ -87,7 +89,8 @@ export function buildContainerConfig(input: ContainerConfigInput): Record<string
       // No capabilities, no way to gain any (setuid binaries of the image included), and nothing of
       // the image writable: the workspace and a private /tmp are the only writable places.
       CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
+      // Podman's API ignores MaskedPaths (below) but takes its own mask option.
+      SecurityOpt: ['no-new-privileges', ...(input.engine === 'podman' ? [`mask=${MASKED_PATHS.join(':')}`] : [])],
       ReadonlyRootfs: true,
       Tmpfs: { '/tmp': 'rw,nosuid,nodev,mode=1777' },
       // A real init as pid 1 reaps the orphans commands leave behind and forwards the stop signal.
@@ -95,12 +98,30 @@ export function buildContainerConfig(input: ContainerConfigInput): Record<string
       // Gone once stopped, whoever stops it: the backend when idle, or the container itself.
       AutoRemove: true,
       IpcMode: 'private',
+      // Docker's own list (it is replaced, not added to, when given) plus the host kernel's command line.
+      MaskedPaths: MASKED_PATHS,
       Privileged: false,
       RestartPolicy: { Name: 'no' },
       ...containerLimits(input.limits),
     },
   };
 }
+
+/** Paths of /proc and /sys a container sees as empty: Docker's defaults and /proc/cmdline (boot parameters of the host). */
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/cmdline',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
 
 function containerLimits(limits: ContainerLimits | undefined): Record<string, number> {
   const fields: Record<string, number> = {};

@@ -88,7 +88,9 @@ export class DockerContainerPool {
 
   async acquire(key: ContainerKey): Promise<ContainerLease> {
     if (this.#closed) throw new Error('the docker sandbox backend is closed');
-    const config = buildContainerConfig({ ...key, user: this.#options.user, selfStopSeconds: Math.ceil(this.#options.selfStopMs / 1000) });
+    const engine = await this.#options.api.engine();
+    if (this.#closed) throw new Error('the docker sandbox backend is closed');
+    const config = buildContainerConfig({ ...key, engine, user: this.#options.user, selfStopSeconds: Math.ceil(this.#options.selfStopMs / 1000) });
     const name = DockerContainerPool.containerName(key.deploymentId, config);
     let slot = this.#slots.get(name);
     if (!slot) {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { createBoundedOutput } from './bounded-output.ts';
 import { watchCommand } from './command-deadline.ts';
-import { BASE_ENVIRONMENT, SANDBOX_USER } from './bubblewrap-arguments.ts';
+import { SANDBOX_USER } from './bubblewrap-arguments.ts';
 import type { SandboxLogger } from './bubblewrap.ts';
 import { createDockerApi, describeEndpoint, DockerApiError, type DockerApi } from './docker-api.ts';
 import {
@@ -21,8 +21,9 @@ import { createMultiplexedStreamParser } from './docker-multiplexed-stream.ts';
 import { countersOfProcess, type CgroupCounters } from './cgroups.ts';
 import { execResult, limitExceeded } from './command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
-import { assertAllowList, EGRESS_ENVIRONMENT } from './egress-bridge.ts';
+import { checkedEgressNetwork, EGRESS_ENVIRONMENT } from './egress-bridge.ts';
 import { createEgressProxies, type EgressProxies } from './egress-proxy.ts';
+import { isReservedEnvironmentName } from './reserved-environment.ts';
 import {
   effectiveLimits,
   type ExecRequest,
@@ -158,12 +159,12 @@ function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
   if (spec.image !== undefined && !IMAGE_REFERENCE.test(spec.image)) throw new TypeError(`image: ${JSON.stringify(spec.image)} is not an image reference`);
   for (const [name, value] of Object.entries(spec.env ?? {})) {
     if (!ENVIRONMENT_NAME.test(name)) throw new TypeError(`env: ${JSON.stringify(name)} is not a valid variable name`);
-    if (name in BASE_ENVIRONMENT) throw new TypeError(`env: ${name} is set by the sandbox and cannot be overridden`);
+    if (isReservedEnvironmentName(name)) throw new TypeError(`env: ${name} is reserved by the sandbox and cannot be set`);
     if (value.includes('\0')) throw new TypeError(`env: the value of ${name} contains a NUL character`);
   }
-  if (typeof spec.network === 'object') assertAllowList(spec.network.allow);
-  const allow = typeof spec.network === 'object' ? Object.freeze([...spec.network.allow]) : undefined;
-  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }), ...(allow ? { network: Object.freeze({ allow }) } : {}) });
+  const network = typeof spec.network === 'object' ? checkedEgressNetwork(spec.network) : undefined;
+  const allow = network?.allow;
+  const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }), ...(network ? { network } : {}) });
   const limits = effectiveLimits(context.limits, spec);
   // With an allowlist, the proxy variables come after the connector variables, so they always point at the bridge.
   const environment = allow ? { ...frozenSpec.env, ...EGRESS_ENVIRONMENT } : (frozenSpec.env ?? {});
@@ -185,7 +186,7 @@ function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
       // The deployment's egress proxy runs at least as long as the command (and idles out after); its
       // socket directory is part of the container's identity, so a changed allowlist gets a new container.
       request.signal?.throwIfAborted();
-      const egress = await context.egressProxies.acquire(spec.deploymentId, allow);
+      const egress = await context.egressProxies.acquire(spec.deploymentId, allow, network?.internal);
       try {
         const egressKey: ContainerKey = { ...key, egress: { socketDirectory: egress.socketDirectory, allow } };
         return await execInContainer(egressKey, environment, wrapper, request, { ...context, limits });

@@ -1,9 +1,9 @@
-// The hosts a sandbox with `sandbox.network.allow` may reach: parsing and validating the entries,
-// matching a request's host and port against them, and telling which resolved addresses are this
-// machine's own. Pure functions (apart from reading the host's interface addresses), shared by the API
-// validation and the egress proxy.
+// The hosts a sandbox with `sandbox.network.allow` may reach: parsing and validating the entries, and
+// matching a request's host and port against them. Pure functions, shared by the API validation and the
+// egress proxy. Whether a resolved address is internal is net/address-policy.ts's to say; which internal
+// destinations a tenant may name is sandbox/internal-destinations.ts's.
 import { isIPv4, isIPv6 } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { canonicalIp } from '../net/address-policy.ts';
 
 /** Most entries one allowlist may hold. */
 export const MAX_ALLOW_ENTRIES = 100;
@@ -21,8 +21,9 @@ export interface AllowEntry {
   /** The one port allowed; undefined means 80 and 443. */
   port: number | undefined;
   /**
-   * The entry names this machine (an IP literal, or `localhost`): loopback and the host's own addresses
-   * are reachable only through such an entry, never through a name that happens to resolve to them.
+   * The entry names an address or `localhost` itself (an IP literal, or `localhost`). It grants nothing
+   * by itself: an internal address is reached only where the operator opened it (internal-destinations.ts).
+   * Loopback ports such an entry names are forwarded into the sandbox (egress-bridge.ts loopbackForwards).
    */
   local: boolean;
 }
@@ -119,49 +120,4 @@ export function matchAllowList(entries: readonly AllowEntry[], host: string, por
     if (entry.kind === 'name') return entry.host === target;
     return target.endsWith(`.${entry.host}`);
   });
-}
-
-/**
- * Whether an address is this machine or no real destination: loopback, unspecified, link-local (cloud
- * metadata services live there), multicast, or one of the host's own interface addresses. Such an
- * address is reached only through an entry that names it (see AllowEntry.local), so a name resolving
- * to 127.0.0.1 (DNS rebinding) cannot reach the Herm server or other services on the host.
- */
-export function isLocalAddress(address: string, ownAddresses: ReadonlySet<string> = hostAddresses()): boolean {
-  let ip = canonicalIp(address);
-  // IPv4-mapped IPv6 (::ffff:127.0.0.1, printed ::ffff:7f00:1) is the IPv4 address.
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip);
-  if (mapped) {
-    const high = parseInt(mapped[1]!, 16);
-    const low = parseInt(mapped[2]!, 16);
-    ip = `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
-  }
-  if (ownAddresses.has(ip)) return true;
-  if (isIPv4(ip)) {
-    const [a, b] = ip.split('.').map(Number) as [number, number];
-    return a === 0 || a === 127 || (a === 169 && b === 254) || a >= 224;
-  }
-  if (ip === '::' || ip === '::1') return true;
-  const first = parseInt(ip.split(':')[0] || '0', 16);
-  // fe80::/10 link-local, ff00::/8 multicast.
-  return (first & 0xffc0) === 0xfe80 || (first & 0xff00) === 0xff00;
-}
-
-/** The addresses of this machine's interfaces, in canonical form. */
-export function hostAddresses(): Set<string> {
-  const addresses = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) {
-    for (const entry of list ?? []) addresses.add(canonicalIp(entry.address.replace(/%.*$/, '')));
-  }
-  return addresses;
-}
-
-/** An IP address as URL parsing prints it (IPv6 compressed, lower case); other text unchanged. */
-export function canonicalIp(address: string): string {
-  if (!isIPv6(address)) return address;
-  try {
-    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  } catch {
-    return address;
-  }
 }

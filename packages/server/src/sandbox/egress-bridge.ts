@@ -5,6 +5,7 @@
 // HTTPS_PROXY reaches the allowed hosts and nothing else. Pure functions: the scripts and variables
 // both backends add.
 import { parseAllowList } from './egress-allowlist.ts';
+import { InternalDestinationSet } from './internal-destinations.ts';
 
 /** Where the proxy's socket directory is mounted inside the sandbox. */
 export const EGRESS_SOCKET_DIRECTORY = '/run/herm-egress';
@@ -145,4 +146,20 @@ export function assertAllowList(allow: unknown): asserts allow is readonly strin
   }
   if (allow.length === 0) throw new TypeError('network.allow must name at least one host');
   parseAllowList(allow);
+}
+
+/**
+ * A SandboxSpec's `network` object, checked (throws a TypeError naming what is wrong) and frozen: the
+ * allowlist, and the internal destinations open to the deployment (`host:port`), which travel with it
+ * to the egress proxy.
+ */
+export function checkedEgressNetwork(network: { allow: unknown; internal?: unknown }): Readonly<{ allow: readonly string[]; internal?: readonly string[] }> {
+  assertAllowList(network.allow);
+  const internal = network.internal;
+  if (internal === undefined) return Object.freeze({ allow: Object.freeze([...network.allow]) });
+  if (!Array.isArray(internal) || !internal.every((entry) => typeof entry === 'string')) {
+    throw new TypeError('network.internal must be an array of host:port');
+  }
+  new InternalDestinationSet(internal);
+  return Object.freeze({ allow: Object.freeze([...network.allow]), internal: Object.freeze([...internal]) });
 }

@@ -2,9 +2,11 @@
 // a unix socket that is bind-mounted into the sandbox (egress-bridge.ts). It tunnels CONNECT (HTTPS and
 // anything else over TLS) and forwards absolute-URI plain-HTTP requests, only to hosts on the
 // allowlist; everything else gets a 403 saying why. Names are resolved here, on the host: the sandbox
-// has no DNS. A name resolving to this machine (loopback, its own addresses, link-local) is refused
-// unless the allowlist names that address or `localhost` itself, so neither the Herm server nor other
-// host services are reachable by accident or by DNS rebinding.
+// has no DNS. Every resolved address that is internal (net/address-policy.ts: loopback, private,
+// link-local, multicast, this machine's own…) is dropped unless the operator opened it, or the name
+// asked for, at that port (HERM_SANDBOX_INTERNAL_DESTINATIONS, carried in the SandboxSpec), and the
+// connection goes to exactly an address that was checked: neither the Herm server, nor other host
+// services, nor the private network are reachable by literal, by name, or by DNS rebinding.
 //
 // Proxies start on a deployment's first command and stop after `idleMs` without one; their sockets live
 // in a private directory (mode 0711, not listable) removed when the backend closes.
@@ -16,8 +18,10 @@ import { connect, isIP, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { hostAddresses, isLocalAddress, matchAllowList, parseAllowList, type AllowEntry } from './egress-allowlist.ts';
+import { hostAddresses, isInternalAddress } from '../net/address-policy.ts';
+import { matchAllowList, parseAllowList, type AllowEntry } from './egress-allowlist.ts';
 import { EGRESS_SOCKET_NAME } from './egress-bridge.ts';
+import { InternalDestinationSet } from './internal-destinations.ts';
 
 export interface EgressLogger {
   debug(fields: object, message: string): void;
@@ -46,8 +50,11 @@ export interface EgressLease {
 }
 
 export interface EgressProxies {
-  /** Starts (or reuses) the proxy of this deployment and allowlist. */
-  acquire(deploymentId: string, allow: readonly string[]): Promise<EgressLease>;
+  /**
+   * Starts (or reuses) the proxy of this deployment, allowlist and open internal destinations
+   * (`host:port`, SandboxSpec.network.internal; none by default).
+   */
+  acquire(deploymentId: string, allow: readonly string[], internal?: readonly string[]): Promise<EgressLease>;
   /** Stops a deployment's proxies now (it was deleted). */
   discard(deploymentId: string): Promise<void>;
   /** Stops every proxy and removes their sockets. */
@@ -132,9 +139,9 @@ export function createEgressProxies(options: EgressProxiesOptions = {}): EgressP
     entry.idleTimer.unref();
   };
 
-  const start = (key: string, deploymentId: string, directory: string, entries: AllowEntry[]): ProxyEntry => {
+  const start = (key: string, deploymentId: string, directory: string, entries: AllowEntry[], internal: InternalDestinationSet): ProxyEntry => {
     const sockets = new Set<Duplex>();
-    const server = createEgressServer({ deploymentId, entries, lookup, sockets, ...(options.logger ? { logger: options.logger } : {}) });
+    const server = createEgressServer({ deploymentId, entries, internal, lookup, sockets, ...(options.logger ? { logger: options.logger } : {}) });
     const entry: ProxyEntry = { key, deploymentId, directory, server, listening: Promise.resolve(), active: 0, idleTimer: undefined, sockets };
     entry.listening = (async () => {
       await closing.get(key);
@@ -165,12 +172,13 @@ export function createEgressProxies(options: EgressProxiesOptions = {}): EgressP
     get size() {
       return proxies.size;
     },
-    async acquire(deploymentId, allow) {
+    async acquire(deploymentId, allow, internal = []) {
       if (closed) throw new Error('the sandbox backend is closed');
       const entries = parseAllowList(allow);
       if (entries.length === 0) throw new TypeError('network.allow must name at least one host');
+      const open = new InternalDestinationSet(internal);
       const key = createHash('sha256')
-        .update(`${deploymentId}\0${entries.map((entry) => entry.text).join('\n')}`)
+        .update(`${deploymentId}\0${entries.map((entry) => entry.text).join('\n')}\0${[...open.texts].sort().join('\n')}`)
         .digest('hex')
         .slice(0, 16);
       const directory = join(await baseDirectory(), key);
@@ -180,7 +188,7 @@ export function createEgressProxies(options: EgressProxiesOptions = {}): EgressP
       if (closed) throw new Error('the sandbox backend is closed');
       let entry = proxies.get(key);
       if (!entry) {
-        entry = start(key, deploymentId, directory, entries);
+        entry = start(key, deploymentId, directory, entries, open);
         proxies.set(key, entry);
       }
       const current = entry;
@@ -220,6 +228,8 @@ export function createEgressProxies(options: EgressProxiesOptions = {}): EgressP
 interface EgressServerOptions {
   deploymentId: string;
   entries: readonly AllowEntry[];
+  /** The internal destinations the operator opened to this deployment; default none. */
+  internal?: InternalDestinationSet;
   lookup: EgressLookup;
   logger?: EgressLogger;
   /** Every client and upstream socket, so stopping the proxy ends its tunnels too. */
@@ -331,9 +341,9 @@ async function forwardRequest(
 /** Checks the allowlist, resolves the name, and connects to a permitted address. */
 async function openUpstream(host: string, port: number, options: EgressServerOptions, method: string): Promise<Socket> {
   const destination = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-  const refuse = (reason: string, detail: string): never => {
+  const refuse = (reason: string, detail: string, fields: object = {}): never => {
     const log = options.logger?.info ?? options.logger?.warn;
-    log?.call(options.logger, { deploymentId: options.deploymentId, destination, method, reason }, 'egress denied');
+    log?.call(options.logger, { deploymentId: options.deploymentId, destination, method, reason, ...fields }, 'egress denied');
     throw new EgressRefusal(403, `${destination} ${detail}`);
   };
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new EgressRefusal(400, `bad port in ${destination}`);
@@ -351,11 +361,18 @@ async function openUpstream(host: string, port: number, options: EgressServerOpt
       throw new EgressRefusal(502, `could not resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
-  // Loopback and the host's own addresses only through an entry that names them (AllowEntry.local).
+  // Internal addresses only where the operator opened them (or the name asked for) at this port; the
+  // connection below goes to one of exactly these checked addresses, never to a new resolution.
   const own = hostAddresses();
-  const permitted = entry!.local ? addresses : addresses.filter((address) => !isLocalAddress(address, own));
+  const open = options.internal;
+  const permitted = addresses.filter((address) => !isInternalAddress(address, own) || open?.allows(address, port) === true || open?.allows(host, port) === true);
   if (permitted.length === 0) {
-    refuse('local_address', `resolves to an address of this machine (${addresses.join(', ')}), which the sandbox may reach only when the allowlist names that address`);
+    // Decided before any connection is tried: the answer says nothing about whether the port is open.
+    refuse(
+      'local_address',
+      `${isIP(host) === 0 ? 'resolves to' : 'is'} an internal address (this machine or its private network), which sandboxes reach only where the server's operator opens it (HERM_SANDBOX_INTERNAL_DESTINATIONS)`,
+      { addresses },
+    );
   }
   let lastError: Error | undefined;
   for (const address of permitted.slice(0, MAX_ADDRESSES_TRIED)) {

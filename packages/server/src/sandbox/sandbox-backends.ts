@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap.ts';
 import { createCommandLimits } from './command-limits.ts';
 import { createDockerBackend } from './docker.ts';
+import { defaultsWithinCeilings, sandboxCeilingsFromConfig, type CeilingsConfig } from './limit-ceilings.ts';
 import type { SandboxBackend, SandboxLimits, SandboxType } from './sandbox.ts';
 import { createUnsandboxedBackend } from './unsandboxed.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
@@ -19,6 +20,11 @@ export interface SandboxBackends {
   removeWorkspace(workspaceDir: string): Promise<void>;
   /** Makes a workspace's files readable from the host: mounts its disk-quota file system if it has one. */
   attachWorkspace(workspaceDir: string): Promise<void>;
+  /**
+   * Gives a workspace the disk quota `diskBytes` (none when undefined or 0), as a deployment's first command
+   * would: files then written into it (a restored snapshot) can never exceed it.
+   */
+  prepareWorkspace(workspaceDir: string, diskBytes: number | undefined): Promise<void>;
   /** Why workspace disk quotas cannot be enforced here; undefined when they can. */
   diskQuotaUnavailableReason(): Promise<string | undefined>;
   /** Releases what the backends hold (the docker backend's containers). */
@@ -36,15 +42,16 @@ export type SandboxBackendsConfig = Pick<
   | 'HERM_SANDBOX_CPUS'
   | 'HERM_SANDBOX_MEMORY_MB'
   | 'HERM_SANDBOX_DISK_MB'
-  | 'HERM_SANDBOX_MAX_PROCESSES'
+  | 'HERM_SANDBOX_PROCESSES'
   | 'HERM_ALLOW_UNSANDBOXED'
->;
+> &
+  CeilingsConfig;
 
 /** The server's default limits of every sandboxed command (deployments override them in sandbox.limits). */
 export function sandboxLimitsFromConfig(
   config: Pick<
     Config,
-    'HERM_COMMAND_TIMEOUT_MS' | 'HERM_MAX_OUTPUT_BYTES' | 'HERM_SANDBOX_CPUS' | 'HERM_SANDBOX_MEMORY_MB' | 'HERM_SANDBOX_DISK_MB' | 'HERM_SANDBOX_MAX_PROCESSES'
+    'HERM_COMMAND_TIMEOUT_MS' | 'HERM_MAX_OUTPUT_BYTES' | 'HERM_SANDBOX_CPUS' | 'HERM_SANDBOX_MEMORY_MB' | 'HERM_SANDBOX_DISK_MB' | 'HERM_SANDBOX_PROCESSES'
   >,
 ): SandboxLimits {
   return {
@@ -52,7 +59,7 @@ export function sandboxLimitsFromConfig(
     maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,
     ...(config.HERM_SANDBOX_CPUS > 0 ? { cpus: config.HERM_SANDBOX_CPUS } : {}),
     ...(config.HERM_SANDBOX_MEMORY_MB > 0 ? { memoryBytes: config.HERM_SANDBOX_MEMORY_MB * 1_048_576 } : {}),
-    ...(config.HERM_SANDBOX_MAX_PROCESSES > 0 ? { maxProcesses: config.HERM_SANDBOX_MAX_PROCESSES } : {}),
+    ...(config.HERM_SANDBOX_PROCESSES > 0 ? { maxProcesses: config.HERM_SANDBOX_PROCESSES } : {}),
     ...(config.HERM_SANDBOX_DISK_MB > 0 ? { diskBytes: config.HERM_SANDBOX_DISK_MB * 1_048_576 } : {}),
   };
 }
@@ -65,7 +72,7 @@ export interface SandboxBackendsOptions {
 /** Builds the configured backends; with HERM_SANDBOX=auto, probes the Docker API to pick the default. */
 export async function createSandboxBackends(options: SandboxBackendsOptions): Promise<SandboxBackends> {
   const { config, logger } = options;
-  const limits = sandboxLimitsFromConfig(config);
+  const limits = defaultsWithinCeilings(sandboxLimitsFromConfig(config), sandboxCeilingsFromConfig(config), (fields, message) => logger.warn(fields, message));
   // One set of control groups for the process-based backends.
   const commandLimits = createCommandLimits({ logger });
   const workspaceQuotas = createWorkspaceQuotas({ logger });
@@ -127,6 +134,12 @@ export function fromBackends(
       await workspaceQuotas.remove(workspaceDir);
     },
     attachWorkspace: (workspaceDir) => workspaceQuotas.attach(workspaceDir),
+    async prepareWorkspace(workspaceDir, diskBytes) {
+      // Containers binding the old directory let go of it when it became (or stopped being) a mounted file system.
+      if (await workspaceQuotas.prepare(workspaceDir, diskBytes)) {
+        await Promise.allSettled(backends.map((backend) => backend.discardWorkspace?.(workspaceDir)));
+      }
+    },
     diskQuotaUnavailableReason: () => workspaceQuotas.unavailableReason(),
     async close() {
       await Promise.allSettled(backends.map((backend) => backend.close?.()));

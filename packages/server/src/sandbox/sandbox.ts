@@ -9,9 +9,11 @@ export interface SandboxSpec {
   /**
    * Network access for commands. Default false: no network at all. `{ allow }`: only these hosts
    * (`api.example.com`, `*.example.com`, `host:port`), through the host's egress proxy (egress-proxy.ts);
+   * `internal`: the internal destinations (`host:port`) the operator opened to this deployment's account
+   * (HERM_SANDBOX_INTERNAL_DESTINATIONS; none when omitted): no other internal address is reachable;
    * true: the host's network, unfiltered (tests only).
    */
-  network?: boolean | { allow: readonly string[] };
+  network?: boolean | { allow: readonly string[]; internal?: readonly string[] };
   /** Extra environment variables for the tool processes only (connector secrets). */
   env?: Record<string, string>;
   /** Container image (docker backend); default the backend's configured image. Other backends ignore it. */

@@ -19,6 +19,7 @@ import type { SandboxLogger } from './bubblewrap.ts';
 import { createBoundedOutput } from './bounded-output.ts';
 import { createCommandLimits, execResult, type CommandLimits } from './command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
+import { isReservedEnvironmentName } from './reserved-environment.ts';
 import {
   effectiveLimits,
   WORKSPACE_PATH,
@@ -77,7 +78,7 @@ function openUnsandboxed(spec: SandboxSpec, options: UnsandboxedContext): Sandbo
   }
   for (const [name, value] of Object.entries(spec.env ?? {})) {
     if (!ENVIRONMENT_NAME.test(name)) throw new TypeError(`env: ${JSON.stringify(name)} is not a valid variable name`);
-    if (name in BASE_ENVIRONMENT) throw new TypeError(`env: ${name} is set by the sandbox and cannot be overridden`);
+    if (isReservedEnvironmentName(name)) throw new TypeError(`env: ${name} is reserved by the sandbox and cannot be set`);
     if (value.includes('\0')) throw new TypeError(`env: the value of ${name} contains a NUL character`);
   }
   const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }) });

@@ -1,4 +1,5 @@
 // SKILL.md: YAML-style frontmatter with at least `name` and `description`, then the instructions.
+import { OutboundFetchError, outboundFetch, type OutboundPolicy, type OutboundResponse } from '../net/outbound-fetch.ts';
 
 export interface ParsedSkill {
   name: string;
@@ -24,16 +25,28 @@ export function parseSkill(markdown: string): ParsedSkill {
   return { name, description, body: match[2] ?? '' };
 }
 
-/** Fetches a SKILL.md from a URL with a timeout and a size cap, then parses it. */
-export async function fetchSkill(url: string, timeoutMs = 10_000, maxBytes = 1_048_576): Promise<ParsedSkill> {
-  let response: Response;
+/** Largest SKILL.md fetched from a URL. */
+export const MAX_SKILL_BYTES = 1_048_576;
+
+/**
+ * Fetches a SKILL.md from a URL under the server's outbound policy (no internal addresses unless
+ * HERM_ALLOW_PRIVATE_URLS; see net/outbound-fetch.ts), with a timeout and a size cap, then parses it.
+ * A host that does not answer, for whatever reason, is one message.
+ */
+export async function fetchSkill(url: string, policy: OutboundPolicy, limits: { timeoutMs?: number; maxBytes?: number } = {}): Promise<ParsedSkill> {
+  let response: OutboundResponse;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
+    response = await outboundFetch({
+      url,
+      policy,
+      timeoutMs: limits.timeoutMs ?? 10_000,
+      maxBytes: limits.maxBytes ?? MAX_SKILL_BYTES,
+      headers: { accept: 'text/markdown, text/plain;q=0.9, */*;q=0.1' },
+    });
   } catch (error) {
-    throw new SkillParseError(`could not fetch ${url}: ${(error as Error).message}`);
+    if (error instanceof OutboundFetchError) throw new SkillParseError(error.message);
+    throw error;
   }
-  if (!response.ok) throw new SkillParseError(`fetching ${url} returned HTTP ${response.status}`);
-  const text = await response.text();
-  if (Buffer.byteLength(text) > maxBytes) throw new SkillParseError(`${url} is larger than ${maxBytes} bytes`);
-  return parseSkill(text);
+  if (response.status < 200 || response.status > 299) throw new SkillParseError(`fetching ${url} returned HTTP ${response.status}`);
+  return parseSkill(response.body.toString('utf8'));
 }

@@ -136,8 +136,17 @@ export interface SnapshotsTable {
   deployment_id: string;
   customer_id: string;
   size_bytes: number;
+  /** Bytes the workspace took on disk (allocated blocks); null for snapshots of versions that did not record it. */
+  content_bytes: number | null;
   created_at: number;
   expires_at: number;
+}
+
+/** A snapshot being restored into a new deployment's workspace, until provisioning has done it. */
+export interface DeploymentRestoresTable {
+  deployment_id: string;
+  snapshot_id: string;
+  created_at: number;
 }
 
 export interface Database {
@@ -153,6 +162,7 @@ export interface Database {
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
   snapshots: SnapshotsTable;
+  deployment_restores: DeploymentRestoresTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -224,6 +224,31 @@ export class DeploymentRepository {
     await this.#db.updateTable('deployments').set({ deleted_at: Date.now() }).where('id', '=', id).execute();
   }
 
+  /**
+   * The live deployments of this account whose `secrets` map refers to `secretId`, oldest first, each with
+   * the variable names that refer to it. The map is a JSON text column on both databases: LIKE finds the
+   * candidates (`_` in the id matches any character there), the parsed map decides.
+   */
+  async referencingSecret(accountId: string, secretId: string): Promise<{ id: string; names: string[] }[]> {
+    const rows = await this.#db
+      .selectFrom('deployments')
+      .select(['id', 'secrets'])
+      .where('account_id', '=', accountId)
+      .where('deleted_at', 'is', null)
+      .where('secrets', 'like', `%${JSON.stringify(secretId)}%`)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    const found: { id: string; names: string[] }[] = [];
+    for (const row of rows) {
+      const names = Object.entries(JSON.parse(row.secrets) as Record<string, string>)
+        .filter(([, ref]) => ref === secretId)
+        .map(([name]) => name);
+      if (names.length > 0) found.push({ id: row.id, names });
+    }
+    return found;
+  }
+
   async listProvisioning(): Promise<DeploymentRecord[]> {
     const rows = await this.#db
       .selectFrom('deployments')

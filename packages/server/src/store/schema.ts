@@ -63,6 +63,14 @@ const MIGRATIONS: string[][] = [
     `CREATE INDEX snapshots_account_created ON snapshots (account_id, created_at, id)`,
     `CREATE INDEX snapshots_expires ON snapshots (expires_at)`,
   ],
+  [
+    // The unpacked (allocated) size of a snapshot, checked against the disk quota of a deployment restoring it.
+    `ALTER TABLE snapshots ADD COLUMN content_bytes BIGINT`,
+    // Restores are done by provisioning, in the background: the row says what to restore until it is done,
+    // across a restart too.
+    `CREATE TABLE deployment_restores (
+      deployment_id TEXT PRIMARY KEY, snapshot_id TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+  ],
 ];
 
 /** Applies the migrations not yet recorded in herm_migrations, each in its own transaction. */

@@ -8,7 +8,13 @@ export type SnapshotRecord = Selectable<SnapshotsTable>;
 
 function fromRow(row: SnapshotRecord): SnapshotRecord {
   // PostgreSQL returns BIGINT columns as numbers already (see open-store.ts); SQLite may not.
-  return { ...row, size_bytes: Number(row.size_bytes), created_at: Number(row.created_at), expires_at: Number(row.expires_at) };
+  return {
+    ...row,
+    size_bytes: Number(row.size_bytes),
+    content_bytes: row.content_bytes === null ? null : Number(row.content_bytes),
+    created_at: Number(row.created_at),
+    expires_at: Number(row.expires_at),
+  };
 }
 
 export class SnapshotRepository {
@@ -49,6 +55,21 @@ export class SnapshotRepository {
 
   async delete(id: string): Promise<void> {
     await this.#db.deleteFrom('snapshots').where('id', '=', id).execute();
+  }
+
+  /** Records that `snapshotId` is to be restored into the workspace of `deploymentId` (done by provisioning). */
+  async addRestore(deploymentId: string, snapshotId: string, now: number): Promise<void> {
+    await this.#db.insertInto('deployment_restores').values({ deployment_id: deploymentId, snapshot_id: snapshotId, created_at: now }).execute();
+  }
+
+  /** The snapshot still to be restored into a deployment's workspace, if any. */
+  async pendingRestore(deploymentId: string): Promise<string | undefined> {
+    const row = await this.#db.selectFrom('deployment_restores').select('snapshot_id').where('deployment_id', '=', deploymentId).executeTakeFirst();
+    return row?.snapshot_id;
+  }
+
+  async deleteRestore(deploymentId: string): Promise<void> {
+    await this.#db.deleteFrom('deployment_restores').where('deployment_id', '=', deploymentId).execute();
   }
 
   /** Moves a snapshot's expiry (tests and operators). */

@@ -12,10 +12,13 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR
 let herm: TestServer;
 let media: http.Server;
 let mediaUrl: string;
+/** Paths the media server was asked for. */
+const fetched: string[] = [];
 
 beforeAll(async () => {
   herm = await startTestServer();
   media = http.createServer((request, response) => {
+    fetched.push(request.url ?? '');
     response.setHeader('content-type', request.url?.endsWith('.png') ? 'image/png' : 'application/octet-stream');
     response.end(PNG);
   });
@@ -51,4 +54,30 @@ it('sends images to the model natively and keeps attachments in the thread', asy
   const thread = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/threads/${deployment.thread_id}`);
   expect(thread.body.messages[0]).toMatchObject({ role: 'user', content: 'What is this?', attachments });
   stream.close();
+});
+
+it("downloads an image the model cannot take by URL under the server's outbound policy: never from an internal address", async () => {
+  // The OpenAI-compatible provider takes no image URLs: the server downloads them and sends the bytes.
+  const deployment = await herm.createDeployment();
+  for (const url of [`${mediaUrl}/internal.png`, mediaUrl.replace('127.0.0.1', 'localhost') + '/by-name.png']) {
+    fetched.length = 0;
+    const run = await herm.sendAndWait(deployment.deployment_id, { content: 'Look.', thread_id: 'new', attachments: [{ type: 'image', url }] });
+    expect(run.status).toBe('error');
+    expect(run.error.message).toContain(`could not fetch ${url}: the host did not answer`);
+    expect(fetched).toEqual([]);
+  }
+
+  // The operator allows private URLs: the same image is downloaded and reaches the model as data.
+  const open = await startTestServer({ env: { HERM_ALLOW_PRIVATE_URLS: 'true' } });
+  try {
+    const allowed = await open.createDeployment();
+    open.model.enqueue({ text: 'A tiny image.' });
+    fetched.length = 0;
+    const run = await open.sendAndWait(allowed.deployment_id, { content: 'Look.', attachments: [{ type: 'image', url: `${mediaUrl}/cat.png` }] });
+    expect(run.status, JSON.stringify(run.error)).toBe('completed');
+    expect(fetched).toEqual(['/cat.png']);
+    expect(JSON.stringify(open.model.requests.at(-1)!.body)).toContain(PNG.toString('base64'));
+  } finally {
+    await open.close();
+  }
 });

@@ -9,7 +9,8 @@ let skillServer: http.Server;
 let skillUrl: string;
 
 beforeAll(async () => {
-  herm = await startTestServer();
+  // The skill server is on loopback: the operator lets the server's own requests reach private addresses.
+  herm = await startTestServer({ env: { HERM_ALLOW_PRIVATE_URLS: 'true' } });
   skillServer = http.createServer((request, response) => {
     if (request.url === '/good/SKILL.md') {
       response.end('---\nname: effects\ndescription: Social media visual effects\n---\n# Effects\n1. Do it.\n');

@@ -272,6 +272,76 @@ describe('list, read, write and delete', () => {
     expect((await sdk.files.list(id)).entries.find((entry) => entry.name === 'render.mp4')?.size).toBe(MAX_FILE_BYTES + 10);
     await sdk.files.delete(id, { path: 'render.mp4' });
   });
+
+  it('says a path over 4096 characters is too long, on all four routes', async () => {
+    const { deployment_id: id } = await herm.createDeployment();
+    const long = `${'d/'.repeat(2048)}x`;
+    expect(long.length).toBe(4097);
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['GET', '/content'],
+      ['PUT', ''],
+      ['DELETE', ''],
+    ] as const) {
+      const response = await rawRequest(method, filesUrl(id, suffix, { path: long }), method === 'PUT' ? { body: 'x' } : {});
+      expect(response.status, `${method} ${suffix}`).toBe(400);
+      expect(response.json.error).toMatchObject({ type: 'validation_error', param: 'path', message: 'Invalid path: must be at most 4096 characters.' });
+    }
+    // At the limit it is the file system's answer (a name over 255 bytes), not the length check.
+    const atLimit = await rawRequest('GET', filesUrl(id, '/content', { path: long.slice(0, 4096) }));
+    expect(atLimit.json.error.message).not.toContain('4096');
+    const repeated = await rawRequest('GET', `${filesUrl(id, '/content')}?path=a&path=b`);
+    expect(repeated.status).toBe(400);
+    expect(repeated.json.error).toMatchObject({ param: 'path', message: 'Invalid path: must be a string.' });
+  });
+
+  it('keeps uploads in progress out of sight: not listed, not addressable, nothing left after a write', async () => {
+    const { deployment_id: id } = await herm.createDeployment();
+    const workspace = workspaceOf(id);
+    await sdk.files.write(id, { path: 'notes/a.txt', content: 'a' });
+    // The temporary file's directory goes with the upload: the workspace holds only what was written.
+    expect(fs.readdirSync(workspace)).toEqual(['notes']);
+
+    // What an interrupted upload leaves (the server killed mid-write): invisible to the Files API.
+    const uploads = path.join(workspace, '.herm', 'uploads');
+    fs.mkdirSync(uploads, { recursive: true });
+    fs.writeFileSync(path.join(uploads, '.herm-upload.Ab12Cd'), 'half a file');
+    fs.writeFileSync(path.join(uploads, '.herm-upload.Old123'), 'an older half');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(path.join(uploads, '.herm-upload.Old123'), twoHoursAgo, twoHoursAgo);
+    fs.mkdirSync(path.join(workspace, '.herm', 'tool-output'));
+    expect((await sdk.files.list(id, { path: '.herm' })).entries.map((entry) => entry.name)).toEqual(['tool-output']);
+    expect((await sdk.files.list(id, { path: '/workspace/.herm/' })).entries.map((entry) => entry.name)).toEqual(['tool-output']);
+    for (const hidden of ['.herm/uploads', '.herm/uploads/.herm-upload.Ab12Cd', '/workspace/.herm/uploads/', '.herm/x/../uploads/new.txt']) {
+      for (const attempt of [
+        () => sdk.files.read(id, { path: hidden }),
+        () => sdk.files.list(id, { path: hidden }),
+        () => sdk.files.write(id, { path: hidden, content: 'x' }),
+        () => sdk.files.delete(id, { path: hidden }),
+      ]) {
+        const error = await expectApiError(attempt(), 400, 'validation_error');
+        expect(error.param, hidden).toBe('path');
+        expect(error.message).toContain('uploads while they are written');
+      }
+    }
+
+    // An upload removes the leftovers older than an hour (a recent one may be another upload's, in progress).
+    await sdk.files.write(id, { path: 'notes/b.txt', content: 'b' });
+    expect(fs.readdirSync(uploads)).toEqual(['.herm-upload.Ab12Cd']);
+    expect(fs.readFileSync(path.join(workspace, 'notes/b.txt'), 'utf8')).toBe('b');
+    // .herm was there before the upload: it stays.
+    expect(fs.existsSync(path.join(workspace, '.herm', 'tool-output'))).toBe(true);
+
+    // The agent replacing the upload directory with a symlink elsewhere only costs the hiding: the write
+    // still lands, and nothing is written through the link.
+    fs.rmSync(uploads, { recursive: true });
+    fs.mkdirSync(path.join(workspace, 'elsewhere'));
+    fs.symlinkSync('../elsewhere', uploads);
+    await sdk.files.write(id, { path: 'notes/c.txt', content: 'c' });
+    expect(fs.readFileSync(path.join(workspace, 'notes/c.txt'), 'utf8')).toBe('c');
+    expect(fs.readdirSync(path.join(workspace, 'elsewhere'))).toEqual([]);
+    expect(fs.readdirSync(path.join(workspace, 'notes')).sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+  });
 });
 
 describe('symlinks planted by the agent', () => {

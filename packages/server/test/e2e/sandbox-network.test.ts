@@ -1,6 +1,8 @@
 // sandbox.network over real HTTP: creating and updating a deployment's allowlist (validation naming the
-// field, normalisation, null removing it, the OpenAPI document), and an agent's shell call reaching an
-// allowed HTTP server on the host's loopback — and not another one — through the egress proxy.
+// field, normalisation, null removing it, internal addresses only where the operator opened them with
+// HERM_SANDBOX_INTERNAL_DESTINATIONS, the OpenAPI document), and an agent's shell call reaching an
+// allowed HTTP server on the host's loopback — opened by the operator — and not another one, through the
+// egress proxy.
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bubblewrapUnavailable } from '../sandbox/bubblewrap-test-support.ts';
@@ -15,9 +17,13 @@ let allowedPort: number;
 let otherPort: number;
 
 beforeAll(async () => {
-  herm = await startTestServer();
   ({ server: allowedServer, port: allowedPort } = await startLoopbackServer((request, response) => response.end(`allowed server saw ${request.url}`)));
   ({ server: otherServer, port: otherPort } = await startLoopbackServer((_request, response) => response.end('other server')));
+  // The operator opens the allowed server's port for every account, localhost:8080 for every account, and
+  // the other server's port for another account only.
+  herm = await startTestServer({
+    env: { HERM_SANDBOX_INTERNAL_DESTINATIONS: `127.0.0.1:${allowedPort}, localhost:8080, acct_someone_else=127.0.0.1:${otherPort}, acct_default=[::1]:9443` },
+  });
 });
 
 afterAll(async () => {
@@ -57,6 +63,46 @@ describe('sandbox.network in the Deployments API', () => {
       expect(response.body.error, JSON.stringify(network)).toMatchObject({ type: 'validation_error', param });
       expect(response.body.error.message, JSON.stringify(network)).toMatch(message);
     }
+  });
+
+  it('refuses an internal address or localhost that the operator did not open to the account, naming the entry', async () => {
+    const cases: [string[], string][] = [
+      [['127.0.0.1:5432'], 'sandbox.network.allow.0'],
+      [['api.example.com', 'localhost:5432'], 'sandbox.network.allow.1'],
+      [[`127.0.0.1:${otherPort}`], 'sandbox.network.allow.0'], // open to another account only
+      [[`127.0.0.1:${allowedPort}`, '127.0.0.1'], 'sandbox.network.allow.1'], // no port: 80 and 443, not open
+      [['10.0.0.5:5432'], 'sandbox.network.allow.0'],
+      [['172.16.3.4'], 'sandbox.network.allow.0'],
+      [['192.168.1.1:80'], 'sandbox.network.allow.0'],
+      [['100.64.0.1:80'], 'sandbox.network.allow.0'],
+      [['169.254.169.254'], 'sandbox.network.allow.0'],
+      [['0.0.0.0:8080'], 'sandbox.network.allow.0'],
+      [['[::1]:5432'], 'sandbox.network.allow.0'],
+      [['[::ffff:127.0.0.1]:5432'], 'sandbox.network.allow.0'],
+      [['[fd00::1]:22'], 'sandbox.network.allow.0'],
+      [['[fe80::1]:80'], 'sandbox.network.allow.0'],
+      [['*.localhost'], 'sandbox.network.allow.0'],
+      [['app.localhost:3000'], 'sandbox.network.allow.0'],
+      // Duplicates are dropped when stored: the index is still the one the request used.
+      [['a.example.com', 'a.example.com', 'LOCALHOST:5432'], 'sandbox.network.allow.2'],
+    ];
+    for (const [allow, param] of cases) {
+      const response = await herm.request('POST', '/v1/deployments', { ...base, sandbox: { network: { allow } } });
+      expect(response.status, JSON.stringify(allow)).toBe(400);
+      expect(response.body.error, JSON.stringify(allow)).toMatchObject({ type: 'validation_error', param });
+      expect(response.body.error.message, JSON.stringify(allow)).toMatch(/internal address|own addresses/);
+      expect(response.body.error.message, JSON.stringify(allow)).toContain('HERM_SANDBOX_INTERNAL_DESTINATIONS');
+    }
+    const created = await herm.createDeployment({ sandbox: { network: { allow: ['a.example.com'] } } });
+    const patched = await herm.request('PATCH', `/v1/deployments/${created.deployment_id}`, { sandbox: { network: { allow: ['a.example.com', '127.0.0.1:5432'] } } });
+    expect(patched.status).toBe(400);
+    expect(patched.body.error).toMatchObject({ type: 'validation_error', param: 'sandbox.network.allow.1' });
+    expect((await herm.request('GET', `/v1/deployments/${created.deployment_id}`)).body.sandbox.network).toEqual({ allow: ['a.example.com'] });
+  });
+
+  it('accepts the internal destinations the operator opened, for everyone or for this account', async () => {
+    const created = await herm.createDeployment({ sandbox: { network: { allow: [`127.0.0.1:${allowedPort}`, 'localhost:8080', '[0:0::1]:9443', 'db.example.com:5432'] } } });
+    expect(created.sandbox.network).toEqual({ allow: [`127.0.0.1:${allowedPort}`, 'localhost:8080', '[::1]:9443', 'db.example.com:5432'] });
   });
 
   it('is replaced on update, kept when other sandbox fields change, and removed by null', async () => {

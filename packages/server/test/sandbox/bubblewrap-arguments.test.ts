@@ -85,8 +85,20 @@ describe('buildBubblewrapArguments', () => {
     const files = valuesOf(invocation.options, '--file', 2);
     expect(files.map(([, path]) => path)).toEqual(['/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/hosts']);
     files.forEach(([descriptor], index) => expect(descriptor).toBe(String(4 + index)));
-    expect(invocation.descriptorContents).toHaveLength(1 + files.length);
+    // And one more: the empty /proc/cmdline.
+    expect(valuesOf(invocation.options, '--ro-bind-data', 2)).toEqual([[String(4 + files.length), '/proc/cmdline']]);
+    expect(invocation.descriptorContents).toHaveLength(2 + files.length);
     expect(invocation.descriptorContents[1]).toContain('sandbox:x:1000:1000:sandbox:/workspace:/bin/sh');
+    expect(invocation.descriptorContents.at(-1)).toBe('');
+  });
+
+  it('loads a seccomp program from the descriptor after the files, when given one', () => {
+    const program = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const invocation = build({ seccomp: program });
+    const [descriptor] = valuesOf(invocation.options, '--seccomp')[0]!;
+    expect(invocation.descriptorContents[Number(descriptor) - 3]).toBe(program);
+    expect(invocation.options.indexOf('--seccomp')).toBeGreaterThan(invocation.options.lastIndexOf('--file'));
+    expect(build().options).not.toContain('--seccomp');
   });
 
   it('clears the environment, then sets connector variables, then the fixed ones', () => {

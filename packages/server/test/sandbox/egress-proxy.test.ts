@@ -1,10 +1,12 @@
 // sandbox.network.allow: the allowlist's rules, the host's egress proxy spoken to directly on its unix
 // socket, and real commands in bubblewrap and docker sandboxes reaching two HTTP servers on the host's
-// loopback — one allowed, one not — through it. No mocks: real servers, real proxies, real sandboxes.
+// loopback — one allowed, one not — through it. Loopback is internal: the allowed server is reachable
+// only because the tests open it as the operator does (HERM_SANDBOX_INTERNAL_DESTINATIONS, which reaches
+// the proxy as SandboxSpec.network.internal). No mocks: real servers, real proxies, real sandboxes.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,11 +14,12 @@ import { buildBubblewrapArguments } from '../../src/sandbox/bubblewrap-arguments
 import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
 import { buildContainerConfig, buildExecWrapper, CONTAINER_USER } from '../../src/sandbox/docker-container-config.ts';
 import { createDockerBackend, type DockerBackend } from '../../src/sandbox/docker.ts';
-import { isLocalAddress, matchAllowList, normalizeAllowList, parseAllowEntry, parseAllowList } from '../../src/sandbox/egress-allowlist.ts';
+import { internalAddressKind, isInternalAddress } from '../../src/net/address-policy.ts';
+import { matchAllowList, normalizeAllowList, parseAllowEntry, parseAllowList } from '../../src/sandbox/egress-allowlist.ts';
 import { buildBridgeCommandScript, loopbackForwards } from '../../src/sandbox/egress-bridge.ts';
 import { createEgressProxies, type EgressLookup, type EgressProxies } from '../../src/sandbox/egress-proxy.ts';
 import type { SandboxBackend } from '../../src/sandbox/sandbox.ts';
-import { startLoopbackServer } from '../support/loopback-server.ts';
+import { closedLoopbackPort, startLoopbackServer } from '../support/loopback-server.ts';
 import { bubblewrapUnavailable, makeTemporaryDirectory, removeDirectory, TEST_LIMITS } from './bubblewrap-test-support.ts';
 import { containersOf, DOCKER_TEST_LIMITS, dockerHost, dockerImage, dockerUnavailable, hostProcessesMatching } from './docker-test-support.ts';
 
@@ -37,6 +40,21 @@ afterAll(async () => {
   await new Promise((resolve) => allowedServer.close(resolve));
   await new Promise((resolve) => otherServer.close(resolve));
 });
+
+/** A loopback port nothing listens on (a server's, closed again). */
+/** An HTTP server on `address:port` that counts what reaches it. */
+async function listenOn(address: string, port: number, body: string): Promise<{ server: Server; requests: number; connections: number }> {
+  const state = { server: createServer((_request, response) => {
+    state.requests++;
+    response.end(body);
+  }), requests: 0, connections: 0 };
+  state.server.on('connection', () => state.connections++);
+  await new Promise<void>((resolve, reject) => {
+    state.server.once('error', reject);
+    state.server.listen(port, address, resolve);
+  });
+  return state;
+}
 
 describe('the allowlist', () => {
   it('accepts host names, wildcards, IP addresses and ports, in a normal form', () => {
@@ -74,13 +92,59 @@ describe('the allowlist', () => {
     expect(matchAllowList(entries, '[0:0::1]', 8443)?.text).toBe('[::1]:8443');
   });
 
-  it("counts loopback, link-local, unspecified and the host's own addresses as this machine", () => {
-    const own = new Set(['192.0.2.10']);
-    for (const address of ['127.0.0.1', '127.8.9.10', '0.0.0.0', '169.254.169.254', '::1', '::', 'fe80::1', '::ffff:127.0.0.1', '224.0.0.1', '192.0.2.10']) {
-      expect(isLocalAddress(address, own), address).toBe(true);
+  it("counts loopback, private, shared, link-local, multicast, reserved and the host's own addresses as internal, in every notation", () => {
+    const own = new Set(['192.0.2.10', '2001:db8::10']);
+    const internal: Record<string, string> = {
+      '127.0.0.1': 'loopback',
+      '127.8.9.10': 'loopback',
+      '::1': 'loopback',
+      '0.0.0.0': 'unspecified',
+      '0.1.2.3': 'unspecified',
+      '::': 'unspecified',
+      '10.0.0.5': 'private',
+      '172.16.0.1': 'private',
+      '172.31.255.255': 'private',
+      '192.168.1.1': 'private',
+      'fec0::1': 'private',
+      '64:ff9b:1::a00:5': 'private',
+      '100.64.0.1': 'shared',
+      '100.127.255.254': 'shared',
+      '169.254.169.254': 'link-local',
+      'fe80::1': 'link-local',
+      'febf::1': 'link-local',
+      'fc00::1': 'unique-local',
+      'fd12:3456::1': 'unique-local',
+      '224.0.0.1': 'multicast',
+      '239.255.255.250': 'multicast',
+      'ff02::1': 'multicast',
+      '255.255.255.255': 'broadcast',
+      '240.0.0.1': 'reserved',
+      '192.0.0.8': 'reserved',
+      '198.18.0.1': 'reserved',
+      '100::1': 'reserved',
+      // IPv4 written as IPv6: mapped, compatible, NAT64 and 6to4 forms of internal addresses.
+      '::ffff:127.0.0.1': 'loopback',
+      '::ffff:7f00:1': 'loopback',
+      '::FFFF:10.1.2.3': 'private',
+      '::ffff:169.254.169.254': 'link-local',
+      '::127.0.0.1': 'loopback',
+      '64:ff9b::10.0.0.1': 'private',
+      '64:ff9b::a9fe:a9fe': 'link-local',
+      '2002:c0a8:101::1': 'private',
+      '2002:7f00:1::': 'loopback',
+      // The host's own addresses, however written.
+      '192.0.2.10': 'own',
+      '::ffff:192.0.2.10': 'own',
+      '2001:db8:0:0::10': 'own',
+      // Not an address at all: nothing is reached by what cannot be read.
+      'not-an-ip': 'reserved',
+    };
+    for (const [address, kind] of Object.entries(internal)) {
+      expect(internalAddressKind(address, own), address).toBe(kind);
+      expect(isInternalAddress(address, own), address).toBe(true);
     }
-    for (const address of ['93.184.216.34', '10.0.0.5', '192.168.1.1', '2001:db8::1', '::ffff:93.184.216.34']) {
-      expect(isLocalAddress(address, own), address).toBe(false);
+    for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '172.15.255.255', '100.128.0.1', '192.169.0.1', '169.255.0.1', '2001:db8::1', '2606:4700::1111', '::ffff:93.184.216.34', '64:ff9b::5db8:d822', '2002:5db8:d822::1', '223.255.255.255']) {
+      expect(internalAddressKind(address, own), address).toBeUndefined();
     }
   });
 
@@ -203,7 +267,7 @@ describe('the egress proxy', () => {
   }
 
   it('forwards plain HTTP and tunnels CONNECT to an allowed host, and answers 403 for any other', async () => {
-    const lease = await proxies.acquire('dep_proxy_a', [`127.0.0.1:${allowedPort}`]);
+    const lease = await proxies.acquire('dep_proxy_a', [`127.0.0.1:${allowedPort}`], [`127.0.0.1:${allowedPort}`]);
     try {
       const socketPath = join(lease.socketDirectory, 'proxy.sock');
       const allowed = await viaProxy(socketPath, `http://127.0.0.1:${allowedPort}/hello?x=1`);
@@ -231,33 +295,124 @@ describe('the egress proxy', () => {
     }
   });
 
-  it('refuses a name that resolves to this machine unless the allowlist names the address or localhost', async () => {
-    const lease = await proxies.acquire('dep_proxy_b', [`rebind.test:${allowedPort}`, `localhost:${allowedPort}`]);
+  it('refuses an internal address on the allowlist that the operator did not open, by literal or by name, whether its port is open or not', async () => {
+    // Before: an IP literal or `localhost` on the allowlist reached loopback by itself. Now nothing does
+    // without the operator: the allowed server's port and a closed one get the same 403, decided before
+    // any connection is tried.
+    const closedPort = await closedLoopbackPort();
+    const lease = await proxies.acquire('dep_proxy_internal', [
+      `127.0.0.1:${allowedPort}`,
+      `127.0.0.1:${closedPort}`,
+      `localhost:${allowedPort}`,
+      `rebind.test:${allowedPort}`,
+      `[::1]:${allowedPort}`,
+      `[::ffff:127.0.0.1]:${allowedPort}`,
+    ]);
     try {
       const socketPath = join(lease.socketDirectory, 'proxy.sock');
-      const rebound = await viaProxy(socketPath, `http://rebind.test:${allowedPort}/`);
-      expect(rebound.status).toBe(403);
-      expect(rebound.body).toContain('resolves to an address of this machine');
-      expect(rebound.body).not.toContain('allowed server');
-      const named = await viaProxy(socketPath, `http://localhost:${allowedPort}/named`);
-      expect(named).toMatchObject({ status: 200, body: `allowed server: GET /named host=localhost:${allowedPort}` });
-      // Allowed by name, but it does not resolve: a 502, not a 403.
-      const lease2 = await proxies.acquire('dep_proxy_b2', ['nowhere.test']);
-      try {
-        const unresolved = await viaProxy(join(lease2.socketDirectory, 'proxy.sock'), 'http://nowhere.test/');
-        expect(unresolved.status).toBe(502);
-        expect(unresolved.body).toContain('could not resolve nowhere.test');
-      } finally {
-        lease2.release();
+      const answers = new Map<string, { status: number; body: string }>();
+      for (const authority of [
+        `127.0.0.1:${allowedPort}`,
+        `127.0.0.1:${closedPort}`,
+        `localhost:${allowedPort}`,
+        `rebind.test:${allowedPort}`,
+        `[::1]:${allowedPort}`,
+        `[::ffff:127.0.0.1]:${allowedPort}`,
+      ]) {
+        const answer = await viaProxy(socketPath, `http://${authority}/`);
+        expect(answer.status, authority).toBe(403);
+        expect(answer.body, authority).not.toContain('allowed server');
+        expect(answer.body, authority).toContain("which sandboxes reach only where the server's operator opens it (HERM_SANDBOX_INTERNAL_DESTINATIONS)");
+        answers.set(authority, answer);
+        const tunnelled = await tunnelThrough(socketPath, authority);
+        expect(tunnelled, authority).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+        expect(tunnelled, authority).not.toContain('allowed server');
       }
+      // An open port and a closed one: the same answer but for the port in it.
+      expect(answers.get(`127.0.0.1:${closedPort}`)!.body.replace(String(closedPort), 'P')).toBe(answers.get(`127.0.0.1:${allowedPort}`)!.body.replace(String(allowedPort), 'P'));
+      expect(answers.get(`rebind.test:${allowedPort}`)!.body).toContain('resolves to an internal address');
+      expect(denials).toContainEqual(expect.objectContaining({ deploymentId: 'dep_proxy_internal', destination: `rebind.test:${allowedPort}`, reason: 'local_address', addresses: ['127.0.0.1'] }));
     } finally {
       lease.release();
     }
   });
 
+  it('reaches an internal destination the operator opened, by that address or name and port only', async () => {
+    // Opened: 127.0.0.1 at the allowed port, and the name localhost at the same port.
+    const lease = await proxies.acquire(
+      'dep_proxy_b',
+      [`rebind.test:${allowedPort}`, `localhost:${allowedPort}`, `127.0.0.1:${allowedPort}`, `127.0.0.1:${otherPort}`],
+      [`localhost:${allowedPort}`, `127.0.0.1:${allowedPort}`],
+    );
+    try {
+      const socketPath = join(lease.socketDirectory, 'proxy.sock');
+      const named = await viaProxy(socketPath, `http://localhost:${allowedPort}/named`);
+      expect(named).toMatchObject({ status: 200, body: `allowed server: GET /named host=localhost:${allowedPort}` });
+      const literal = await viaProxy(socketPath, `http://127.0.0.1:${allowedPort}/literal`);
+      expect(literal).toMatchObject({ status: 200, body: `allowed server: GET /literal host=127.0.0.1:${allowedPort}` });
+      // Another name that resolves to the opened address and port reaches it: the operator opened that address.
+      const rebound = await viaProxy(socketPath, `http://rebind.test:${allowedPort}/`);
+      expect(rebound.status).toBe(200);
+      // The same address at a port that was not opened: refused, though the allowlist names it.
+      const otherPortAnswer = await viaProxy(socketPath, `http://127.0.0.1:${otherPort}/`);
+      expect(otherPortAnswer.status).toBe(403);
+      expect(otherPortAnswer.body).not.toContain('other server');
+    } finally {
+      lease.release();
+    }
+    // Allowed by name, but it does not resolve: a 502, not a 403.
+    const lease2 = await proxies.acquire('dep_proxy_b2', ['nowhere.test']);
+    try {
+      const unresolved = await viaProxy(join(lease2.socketDirectory, 'proxy.sock'), 'http://nowhere.test/');
+      expect(unresolved.status).toBe(502);
+      expect(unresolved.body).toContain('could not resolve nowhere.test');
+    } finally {
+      lease2.release();
+    }
+  });
+
+  it('connects to the address it checked: a name rebound between check and connect does not reach the new address', async () => {
+    // swap.test answers the opened 127.0.0.1 on its first lookup and 127.0.0.2 (not opened, where
+    // another server listens on the same port) on every later one. A proxy that resolved again to
+    // connect would reach the second server; this one connects to the address it checked, asking once.
+    const rebindTarget = await listenOn('127.0.0.2', allowedPort, 'rebound server');
+    let lookups = 0;
+    const rebinding = createEgressProxies({
+      idleMs: 200,
+      lookup: async (hostname) => {
+        if (hostname !== 'swap.test') throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+        lookups++;
+        return [{ address: lookups === 1 ? '127.0.0.1' : '127.0.0.2', family: 4 }];
+      },
+    });
+    try {
+      const lease = await rebinding.acquire('dep_proxy_rebind', [`swap.test:${allowedPort}`], [`127.0.0.1:${allowedPort}`]);
+      try {
+        const socketPath = join(lease.socketDirectory, 'proxy.sock');
+        const first = await tunnelThrough(socketPath, `swap.test:${allowedPort}`);
+        expect(first).toMatch(/^HTTP\/1\.1 200 Connection Established/);
+        expect(first).toContain('allowed server: GET /tunnelled');
+        expect(lookups).toBe(1);
+        // Now the name points at 127.0.0.2: checked, refused, and never connected to.
+        const second = await viaProxy(socketPath, `http://swap.test:${allowedPort}/`);
+        expect(second.status).toBe(403);
+        expect(lookups).toBe(2);
+        const third = await tunnelThrough(socketPath, `swap.test:${allowedPort}`);
+        expect(third).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+        expect(rebindTarget.requests).toBe(0);
+        expect(rebindTarget.connections).toBe(0);
+      } finally {
+        lease.release();
+      }
+    } finally {
+      await rebinding.close();
+      await new Promise((resolve) => rebindTarget.server.close(resolve));
+    }
+  });
+
   it('keeps its socket private, stops when idle, starts again on the next command, and goes away on close', async () => {
     const own = createEgressProxies({ idleMs: 100 });
-    const lease = await own.acquire('dep_proxy_idle', [`127.0.0.1:${allowedPort}`]);
+    const lease = await own.acquire('dep_proxy_idle', [`127.0.0.1:${allowedPort}`], [`127.0.0.1:${allowedPort}`]);
     const socketPath = join(lease.socketDirectory, 'proxy.sock');
     const base = join(lease.socketDirectory, '..');
     expect((await stat(base)).mode & 0o777).toBe(0o711);
@@ -268,7 +423,7 @@ describe('the egress proxy', () => {
     expect(own.size).toBe(0);
     expect(existsSync(socketPath)).toBe(false);
     // The directory stays (a container binds it), and the next command finds a proxy in it again.
-    const again = await own.acquire('dep_proxy_idle', [`127.0.0.1:${allowedPort}`]);
+    const again = await own.acquire('dep_proxy_idle', [`127.0.0.1:${allowedPort}`], [`127.0.0.1:${allowedPort}`]);
     expect(again.socketDirectory).toBe(lease.socketDirectory);
     expect((await viaProxy(socketPath, `http://127.0.0.1:${allowedPort}/again`)).status).toBe(200);
     again.release();
@@ -314,7 +469,7 @@ function describeSandboxEgress(name: string, unavailable: () => string | null, n
     });
 
     it('reaches the allowed loopback server, directly (forwarded port) and through the proxy, and nothing else', async () => {
-      const sandbox = backend.open({ deploymentId, workspaceDir: workspace, network: { allow: [`127.0.0.1:${allowedPort}`] } });
+      const sandbox = backend.open({ deploymentId, workspaceDir: workspace, network: { allow: [`127.0.0.1:${allowedPort}`], internal: [`127.0.0.1:${allowedPort}`] } });
       const result = await sandbox.exec({
         command: [
           'echo "proxy=$HTTP_PROXY https=$HTTPS_PROXY no_proxy=$NO_PROXY"',
@@ -350,7 +505,7 @@ function describeSandboxEgress(name: string, unavailable: () => string | null, n
     });
 
     it('cannot replace the socket, and the bridge ends with the command', async () => {
-      const sandbox = backend.open({ deploymentId, workspaceDir: workspace, network: { allow: [`127.0.0.1:${allowedPort}`] } });
+      const sandbox = backend.open({ deploymentId, workspaceDir: workspace, network: { allow: [`127.0.0.1:${allowedPort}`], internal: [`127.0.0.1:${allowedPort}`] } });
       const result = await sandbox.exec({ command: 'ls /run/herm-egress; rm -f /run/herm-egress/proxy.sock; touch /run/herm-egress/x; ls /run/herm-egress' });
       expect(result.stdout).toBe('proxy.sock\nproxy.sock\n');
       expect(result.stderr).toMatch(/Read-only file system/);
@@ -373,8 +528,9 @@ function describeSandboxEgress(name: string, unavailable: () => string | null, n
       it('gives a deployment whose allowlist changed a new container', async () => {
         const docker = backend as DockerBackend;
         const id = `${deploymentId}_change`;
-        await backend.open({ deploymentId: id, workspaceDir: workspace, network: { allow: [`127.0.0.1:${allowedPort}`] } }).exec({ command: 'true' });
-        const changed = backend.open({ deploymentId: id, workspaceDir: workspace, network: { allow: [`127.0.0.1:${otherPort}`] } });
+        const internal = [`127.0.0.1:${allowedPort}`, `127.0.0.1:${otherPort}`];
+        await backend.open({ deploymentId: id, workspaceDir: workspace, network: { allow: [`127.0.0.1:${allowedPort}`], internal } }).exec({ command: 'true' });
+        const changed = backend.open({ deploymentId: id, workspaceDir: workspace, network: { allow: [`127.0.0.1:${otherPort}`], internal } });
         const result = await changed.exec({ command: 'curl -sS --max-time 10 "http://127.0.0.1:$1/"', args: [String(otherPort)] });
         expect(result.stdout).toBe('other server');
         expect(await containersOf(id)).toHaveLength(2);

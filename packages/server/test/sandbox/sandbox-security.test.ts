@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -136,6 +136,49 @@ describeEachBackend(SANDBOXED_BACKENDS, 'sandbox security', (backendUnderTest) =
     const neighbour = await sandboxA.exec({ command: 'cat secret-b.txt', cwd: `../${deploymentB}` });
     expect(neighbour.exitCode).not.toBe(0);
     expectNoSecrets(neighbour, 'cwd ../neighbour');
+  });
+
+  it('cannot leave a setuid or setgid root file on the host, however it sets the bits', async () => {
+    const attempts = [
+      'cp /bin/sh ./sperl && chmod 4755 ./sperl',
+      'cp /bin/sh ./sgid && chmod 2755 ./sgid',
+      'cp /bin/sh ./numeric && chmod u+s,g+s ./numeric',
+      'install -m 4755 /bin/sh ./installed',
+      'mkdir -m 2775 ./setgid-dir',
+      'mkdir ./later-dir && chmod g+s ./later-dir',
+      // open(2) with O_CREAT and a setuid mode, then chmod through a descriptor (fchmod).
+      'perl -e \'use Fcntl; sysopen(F, "created", O_CREAT|O_WRONLY, 04755); open(G, ">", "fchmod") && chmod(06755, *G)\' 2>&1 || true',
+      'tar -C /tmp -cf /tmp/a.tar . 2>/dev/null; mkdir -p /tmp/src && cp /bin/sh /tmp/src/tarred && chmod 755 /tmp/src/tarred && tar --mode=u+s -C /tmp/src -cf /tmp/s.tar tarred && tar -xpf /tmp/s.tar',
+      'cp -p /usr/bin/passwd ./copied-passwd 2>/dev/null || cp -p /bin/mount ./copied-mount',
+    ];
+    for (const command of attempts) await sandboxA.exec({ command });
+    const hostFiles = await walk(data.workspaceA);
+    expect(hostFiles.length).toBeGreaterThan(5);
+    for (const { path, stats } of hostFiles) {
+      const setuidRoot = (stats.mode & 0o4000) !== 0 && stats.uid === 0;
+      const setgidRoot = (stats.mode & 0o2000) !== 0 && stats.gid === 0;
+      expect({ path, mode: (stats.mode & 0o7777).toString(8), uid: stats.uid, gid: stats.gid, setuidRoot, setgidRoot }).toMatchObject({
+        setuidRoot: false,
+        setgidRoot: false,
+      });
+    }
+    // Ordinary modes still work.
+    const plain = await sandboxA.exec({ command: 'touch plain && chmod 750 plain && stat -c %a plain' });
+    expect(plain.stdout.trim()).toBe('750');
+  });
+
+  it("sees neither the host kernel's command line nor the server's working directory", async () => {
+    const hostCommandLine = readHostFile('/proc/cmdline').trim();
+    const result = await sandboxA.exec({ command: 'cat /proc/cmdline; echo ---; tr "\\0" "\\n" < /proc/1/environ; echo ---; readlink /proc/1/cwd' });
+    const [commandLine, environ] = result.stdout.split('---\n');
+    expect(commandLine?.trim()).toBe('');
+    if (hostCommandLine) expect(result.stdout).not.toContain(hostCommandLine);
+    expect(environ).not.toContain(`PWD=${process.cwd()}`);
+    // Nothing of this (server-side) process's environment either, apart from values the sandbox sets itself.
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value && value.length >= 4 && !['PATH', 'HOME', 'LANG', 'TERM'].includes(name)) expect(environ).not.toContain(`${name}=${value}`);
+    }
+    expectNoSecrets(result, '/proc/cmdline and /proc/1/environ');
   });
 
   it("cannot reach another deployment's workspace by host path, or see its connector variables", async () => {
@@ -401,4 +444,16 @@ function describeNetwork(
     expect(result.stdout).toContain('hello from the host');
     expect(connections).toBeGreaterThan(0);
   });
+}
+
+/** Every entry under a host directory, symlinks not followed. */
+async function walk(directory: string): Promise<Array<{ path: string; stats: import('node:fs').Stats }>> {
+  const found: Array<{ path: string; stats: import('node:fs').Stats }> = [];
+  for (const name of await readdir(directory)) {
+    const path = join(directory, name);
+    const stats = await lstat(path);
+    found.push({ path, stats });
+    if (stats.isDirectory()) found.push(...(await walk(path)));
+  }
+  return found;
 }

@@ -7,3 +7,10 @@ export async function startLoopbackServer(handler: RequestListener): Promise<{ s
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
 }
+
+/** A loopback port nothing listens on (one that just closed): connections to it are refused. */
+export async function closedLoopbackPort(): Promise<number> {
+  const { server, port } = await startLoopbackServer(() => {});
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -123,7 +123,10 @@ export interface DeploymentCreateParams {
   /** Environment variable name → secret reference (`sec_…`) for connectors. */
   secrets?: Record<string, string>;
   features?: Partial<Features>;
-  /** `snap_…`: start the workspace with the files of a snapshot kept by a delete with `retain_filesystem`. */
+  /**
+   * `snap_…`: start the workspace with the files of a snapshot kept by a delete with `retain_filesystem`.
+   * Restored in the background: the deployment is `provisioning` until its files are there.
+   */
   restore_snapshot_id?: string;
 }
 
