@@ -1,8 +1,8 @@
 // Server configuration: one zod schema, read once at start-up from the environment.
 import path from 'node:path';
 import { z } from 'zod';
-import { IMAGE_REFERENCE } from './sandbox/docker-container-config.ts';
-import { parseInternalDestinations } from './sandbox/internal-destinations.ts';
+import { IMAGE_REFERENCE } from './sandbox/docker/docker-container-config.ts';
+import { parseInternalDestinations } from './sandbox/egress/internal-destinations.ts';
 
 const integer = (fallback: number, min = 0) =>
   z.coerce.number().int().min(min).default(fallback);

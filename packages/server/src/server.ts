@@ -22,7 +22,7 @@ import { outboundPolicyFromConfig } from './net/outbound-fetch.ts';
 import { RunManager } from './runs/run-manager.ts';
 import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
-import { sandboxCeilingsFromConfig } from './sandbox/limit-ceilings.ts';
+import { sandboxCeilingsFromConfig } from './sandbox/limits/limit-ceilings.ts';
 import { createSandboxBackends, fromBackends, sandboxLimitsFromConfig } from './sandbox/sandbox-backends.ts';
 import { createUnsandboxedBackend } from './sandbox/unsandboxed.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';

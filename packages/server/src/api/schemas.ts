@@ -1,7 +1,7 @@
 // Request and response schemas: validation and the OpenAPI document come from the same definitions.
 import { z } from '@hono/zod-openapi';
-import { IMAGE_REFERENCE } from '../sandbox/docker-container-config.ts';
-import { MAX_ALLOW_ENTRIES, parseAllowEntry } from '../sandbox/egress-allowlist.ts';
+import { IMAGE_REFERENCE } from '../sandbox/docker/docker-container-config.ts';
+import { MAX_ALLOW_ENTRIES, parseAllowEntry } from '../sandbox/egress/egress-allowlist.ts';
 import { describeReservedEnvironmentNames } from '../sandbox/reserved-environment.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -18,11 +18,11 @@ import type {
   SandboxNetworkConfig,
   SkillConfig,
 } from '../store/deployments.ts';
-import { normalizeAllowList, parseAllowEntry } from '../sandbox/egress-allowlist.ts';
-import { internalDestinationsFor, InternalDestinationSet, internalEntryRefusal, type InternalDestination } from '../sandbox/internal-destinations.ts';
+import { normalizeAllowList, parseAllowEntry } from '../sandbox/egress/egress-allowlist.ts';
+import { internalDestinationsFor, InternalDestinationSet, internalEntryRefusal, type InternalDestination } from '../sandbox/egress/internal-destinations.ts';
 import type { OutboundPolicy } from '../net/outbound-fetch.ts';
 import { describeReservedEnvironmentNames, isReservedEnvironmentName } from '../sandbox/reserved-environment.ts';
-import { clampToCeilings, limitAboveCeiling, type SandboxLimitCeilings } from '../sandbox/limit-ceilings.ts';
+import { clampToCeilings, limitAboveCeiling, type SandboxLimitCeilings } from '../sandbox/limits/limit-ceilings.ts';
 import { SnapshotTooLargeError, type SnapshotService } from '../snapshots/snapshot-service.ts';
 import type { SessionWorkspaces } from './session-workspaces.ts';
 import type { Store } from '../store/store.ts';

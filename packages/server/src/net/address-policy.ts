@@ -1,6 +1,6 @@
 // Which IP addresses are internal: this machine, its networks, and no real destination at all. The one
 // classifier behind every connection the server makes or relays for a tenant — the sandboxes' egress
-// proxy (sandbox/egress-proxy.ts), the API's check of `sandbox.network.allow` and the server's own
+// proxy (sandbox/egress/egress-proxy.ts), the API's check of `sandbox.network.allow` and the server's own
 // requests to URLs a tenant gave (net/outbound-fetch.ts). A tenant reaches an internal address only where
 // the operator opened it (HERM_SANDBOX_INTERNAL_DESTINATIONS, HERM_ALLOW_PRIVATE_URLS).
 import { isIPv4, isIPv6 } from 'node:net';

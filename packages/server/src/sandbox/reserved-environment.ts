@@ -2,8 +2,8 @@
 // itself, or its own shell scripts depend on them. One list for every backend and for the Deployments API,
 // which refuses such a `secrets` key at create and update (a run would otherwise fail, or silently see
 // another value than the secret).
-import { BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
-import { EGRESS_ENVIRONMENT } from './egress-bridge.ts';
+import { BASE_ENVIRONMENT } from './bubblewrap/bubblewrap-arguments.ts';
+import { EGRESS_ENVIRONMENT } from './egress/egress-bridge.ts';
 
 /**
  * Variables the POSIX shell running every command (`/bin/sh -c`, with the docker backend's wrapper around

@@ -1,13 +1,13 @@
 // The sandbox backends a server offers, and which one a deployment that names none gets. Both
 // backends are always offered; whether one can run here is asked of it (check()) when it is needed.
 import type { Config } from '../config.ts';
-import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap.ts';
-import { createCommandLimits } from './command-limits.ts';
-import { createDockerBackend } from './docker.ts';
-import { defaultsWithinCeilings, sandboxCeilingsFromConfig, type CeilingsConfig } from './limit-ceilings.ts';
+import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap/bubblewrap.ts';
+import { createCommandLimits } from './limits/command-limits.ts';
+import { createDockerBackend } from './docker/docker.ts';
+import { defaultsWithinCeilings, sandboxCeilingsFromConfig, type CeilingsConfig } from './limits/limit-ceilings.ts';
 import type { SandboxBackend, SandboxLimits, SandboxType } from './sandbox.ts';
 import { createUnsandboxedBackend } from './unsandboxed.ts';
-import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from './limits/workspace-quotas.ts';
 
 export interface SandboxBackends {
   /** The backend of deployments that name none. */

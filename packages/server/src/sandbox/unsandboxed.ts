@@ -14,11 +14,11 @@
 // paths and $HOME work).
 import { spawn } from 'node:child_process';
 import { isAbsolute } from 'node:path';
-import { BASE_ENVIRONMENT } from './bubblewrap-arguments.ts';
-import type { SandboxLogger } from './bubblewrap.ts';
+import { BASE_ENVIRONMENT } from './bubblewrap/bubblewrap-arguments.ts';
+import type { SandboxLogger } from './bubblewrap/bubblewrap.ts';
 import { createBoundedOutput } from './bounded-output.ts';
-import { createCommandLimits, execResult, type CommandLimits } from './command-limits.ts';
-import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
+import { createCommandLimits, execResult, type CommandLimits } from './limits/command-limits.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from './limits/workspace-quotas.ts';
 import { isReservedEnvironmentName } from './reserved-environment.ts';
 import {
   effectiveLimits,

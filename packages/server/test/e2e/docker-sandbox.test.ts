@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDockerApi } from '../../src/sandbox/docker-api.ts';
+import { createDockerApi } from '../../src/sandbox/docker/docker-api.ts';
 import { bubblewrapUnavailable } from '../sandbox/bubblewrap-test-support.ts';
 import { containersOf, dockerHost, dockerImage, dockerUnavailable, eventually } from '../sandbox/docker-test-support.ts';
 import { openSse, type WireEvent } from '../support/sse-client.ts';

@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectCgroups } from '../../src/sandbox/cgroups.ts';
-import { createWorkspaceQuotas, imagePath } from '../../src/sandbox/workspace-quotas.ts';
+import { detectCgroups } from '../../src/sandbox/limits/cgroups.ts';
+import { createWorkspaceQuotas, imagePath } from '../../src/sandbox/limits/workspace-quotas.ts';
 import { availableParallelism, totalmem } from 'node:os';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import Herm from 'herm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspaceQuotas, imagePath } from '../../src/sandbox/workspace-quotas.ts';
+import { createWorkspaceQuotas, imagePath } from '../../src/sandbox/limits/workspace-quotas.ts';
 import { newId, randomBase62 } from '../../src/util/ids.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';

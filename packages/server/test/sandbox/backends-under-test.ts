@@ -2,8 +2,8 @@
 // differs between them, and why one is skipped on this machine.
 import { networkInterfaces } from 'node:os';
 import { describe } from 'vitest';
-import { createBubblewrapBackend, type SandboxLogger } from '../../src/sandbox/bubblewrap.ts';
-import { createDockerBackend } from '../../src/sandbox/docker.ts';
+import { createBubblewrapBackend, type SandboxLogger } from '../../src/sandbox/bubblewrap/bubblewrap.ts';
+import { createDockerBackend } from '../../src/sandbox/docker/docker.ts';
 import type { SandboxBackend, SandboxLimits } from '../../src/sandbox/sandbox.ts';
 import { createUnsandboxedBackend } from '../../src/sandbox/unsandboxed.ts';
 import { bubblewrapUnavailable, TEST_LIMITS } from './bubblewrap-test-support.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildBubblewrapArguments, type BubblewrapArgumentsInput } from '../../src/sandbox/bubblewrap-arguments.ts';
-import type { HostLayout } from '../../src/sandbox/bubblewrap-host-layout.ts';
+import { buildBubblewrapArguments, type BubblewrapArgumentsInput } from '../../src/sandbox/bubblewrap/bubblewrap-arguments.ts';
+import type { HostLayout } from '../../src/sandbox/bubblewrap/bubblewrap-host-layout.ts';
 
 const hostLayout: HostLayout = {
   system: [

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
+import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap/bubblewrap.ts';
 import type { SandboxLimits } from '../../src/sandbox/sandbox.ts';
 
 export const TEST_LIMITS: SandboxLimits = { timeoutMs: 20_000, maxOutputBytes: 1024 * 1024 };

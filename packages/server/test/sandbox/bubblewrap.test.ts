@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
+import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap/bubblewrap.ts';
 import type { Sandbox, SandboxBackend } from '../../src/sandbox/sandbox.ts';
 import { bubblewrapUnavailable, makeTemporaryDirectory, removeDirectory, TEST_LIMITS } from './bubblewrap-test-support.ts';
 

@@ -2,15 +2,15 @@
 // exec output, and DOCKER_HOST. No daemon needed; docker.test.ts proves the same against a real one.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseDockerHost } from '../../src/sandbox/docker-api.ts';
+import { parseDockerHost } from '../../src/sandbox/docker/docker-api.ts';
 import {
   buildContainerConfig,
   buildExecConfig,
   buildExecWrapper,
   CONTAINER_USER,
   IMAGE_REFERENCE,
-} from '../../src/sandbox/docker-container-config.ts';
-import { createMultiplexedStreamParser, type DockerStreamType } from '../../src/sandbox/docker-multiplexed-stream.ts';
+} from '../../src/sandbox/docker/docker-container-config.ts';
+import { createMultiplexedStreamParser, type DockerStreamType } from '../../src/sandbox/docker/docker-multiplexed-stream.ts';
 
 describe('container config', () => {
   const config = buildContainerConfig({ image: 'herm-sandbox:latest', workspaceDir: '/data/workspaces/dep_1', network: false, deploymentId: 'dep_1', user: CONTAINER_USER, selfStopSeconds: 600 });

@@ -1,9 +1,9 @@
 // Shared by the docker sandbox tests: whether a real Docker Engine API (Docker, or Podman's service)
 // with the sandbox image answers here, and how to look at the host's processes and the daemon's containers.
 export { hostProcessesMatching } from '../support/host-processes.ts';
-import { createDockerApi } from '../../src/sandbox/docker-api.ts';
-import { createDockerBackend, DEFAULT_DOCKER_IMAGE } from '../../src/sandbox/docker.ts';
-import { DEPLOYMENT_LABEL } from '../../src/sandbox/docker-container-config.ts';
+import { createDockerApi } from '../../src/sandbox/docker/docker-api.ts';
+import { createDockerBackend, DEFAULT_DOCKER_IMAGE } from '../../src/sandbox/docker/docker.ts';
+import { DEPLOYMENT_LABEL } from '../../src/sandbox/docker/docker-container-config.ts';
 import type { SandboxLimits } from '../../src/sandbox/sandbox.ts';
 
 export const DOCKER_TEST_LIMITS: SandboxLimits = { timeoutMs: 20_000, maxOutputBytes: 1024 * 1024 };

@@ -3,7 +3,7 @@
 // started again with the workspace intact, adopted after a crash; check() explains what is missing. What
 // every backend does is in sandbox-behaviour.test.ts; the escape attempts in sandbox-security.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDockerBackend, type DockerBackend } from '../../src/sandbox/docker.ts';
+import { createDockerBackend, type DockerBackend } from '../../src/sandbox/docker/docker.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { makeTemporaryDirectory, removeDirectory } from './bubblewrap-test-support.ts';
 import { containersOf, DOCKER_TEST_LIMITS, dockerHost, dockerImage, dockerUnavailable, eventually, removeContainer, stopContainer } from './docker-test-support.ts';

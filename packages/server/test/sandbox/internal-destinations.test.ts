@@ -2,8 +2,8 @@
 // open to every account or to one, and the rule the API applies to a tenant's allowlist entries.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { parseAllowEntry, type AllowEntry } from '../../src/sandbox/egress-allowlist.ts';
-import { internalDestinationsFor, InternalDestinationSet, internalEntryRefusal, parseInternalDestinations } from '../../src/sandbox/internal-destinations.ts';
+import { parseAllowEntry, type AllowEntry } from '../../src/sandbox/egress/egress-allowlist.ts';
+import { internalDestinationsFor, InternalDestinationSet, internalEntryRefusal, parseInternalDestinations } from '../../src/sandbox/egress/internal-destinations.ts';
 
 const entry = (text: string): AllowEntry => parseAllowEntry(text) as AllowEntry;
 

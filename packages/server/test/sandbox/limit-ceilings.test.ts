@@ -9,7 +9,7 @@ import {
   sandboxCeilingsFromConfig,
   thisMachine,
   type MachineCapacity,
-} from '../../src/sandbox/limit-ceilings.ts';
+} from '../../src/sandbox/limits/limit-ceilings.ts';
 
 const smallMachine: MachineCapacity = { cores: 1, memoryMb: 1024, fileSystemMb: () => 8192 };
 

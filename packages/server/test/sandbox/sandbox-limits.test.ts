@@ -4,12 +4,12 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
-import { detectCgroups } from '../../src/sandbox/cgroups.ts';
-import { createDockerBackend } from '../../src/sandbox/docker.ts';
+import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap/bubblewrap.ts';
+import { detectCgroups } from '../../src/sandbox/limits/cgroups.ts';
+import { createDockerBackend } from '../../src/sandbox/docker/docker.ts';
 import type { Sandbox, SandboxBackend, SandboxLimits } from '../../src/sandbox/sandbox.ts';
 import { bubblewrapUnavailable, makeTemporaryDirectory, removeDirectory } from './bubblewrap-test-support.ts';
-import { createWorkspaceQuotas, imagePath, type WorkspaceQuotas } from '../../src/sandbox/workspace-quotas.ts';
+import { createWorkspaceQuotas, imagePath, type WorkspaceQuotas } from '../../src/sandbox/limits/workspace-quotas.ts';
 import { dockerHost, dockerImage, dockerUnavailable } from './docker-test-support.ts';
 
 const SERVER_LIMITS: SandboxLimits = { timeoutMs: 20_000, maxOutputBytes: 1024 * 1024 };

@@ -1,7 +1,7 @@
 // The setuid/setgid seccomp program, run through a small classic-BPF interpreter: the decisions it makes
 // for each syscall and mode, per architecture. (The security suite proves the same against a real kernel.)
 import { describe, expect, it } from 'vitest';
-import { setIdBitsFilter } from '../../src/sandbox/seccomp-filter.ts';
+import { setIdBitsFilter } from '../../src/sandbox/bubblewrap/seccomp-filter.ts';
 
 const ALLOW = 0x7fff_0000;
 const EPERM = 0x0005_0001;

@@ -1,6 +1,6 @@
 // A real bubblewrap sandbox on a throwaway workspace, with a count of the commands it ran, for
 // proving that refused inputs never reach the sandbox.
-import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap.ts';
+import { createBubblewrapBackend } from '../../src/sandbox/bubblewrap/bubblewrap.ts';
 import type { ExecRequest, Sandbox } from '../../src/sandbox/sandbox.ts';
 import type { ToolContext } from '../../src/runtime/tools/tool.ts';
 import { makeTemporaryDirectory, removeDirectory, TEST_LIMITS } from '../sandbox/bubblewrap-test-support.ts';

@@ -18,7 +18,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { hostAddresses, isInternalAddress } from '../net/address-policy.ts';
+import { hostAddresses, isInternalAddress } from '../../net/address-policy.ts';
 import { matchAllowList, parseAllowList, type AllowEntry } from './egress-allowlist.ts';
 import { EGRESS_SOCKET_NAME } from './egress-bridge.ts';
 import { InternalDestinationSet } from './internal-destinations.ts';

@@ -5,7 +5,7 @@
 // every resolved internal address that is not open (InternalDestinationSet.allows). Open for every
 // account (`host:port`) or for one (`acct_…=host:port`); a SandboxSpec carries the set open to its
 // deployment's account (internalDestinationsFor).
-import { canonicalIp, internalAddressKind, isInternalAddress } from '../net/address-policy.ts';
+import { canonicalIp, internalAddressKind, isInternalAddress } from '../../net/address-policy.ts';
 import { DEFAULT_ALLOWED_PORTS, parseAllowEntry, type AllowEntry } from './egress-allowlist.ts';
 
 /** The variable's name, for messages that tell a tenant who can open a destination. */

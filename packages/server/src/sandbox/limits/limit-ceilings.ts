@@ -5,8 +5,8 @@
 import { statfsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import path from 'node:path';
-import type { Config } from '../config.ts';
-import type { SandboxLimits } from './sandbox.ts';
+import type { Config } from '../../config.ts';
+import type { SandboxLimits } from '../sandbox.ts';
 
 const MIB = 1_048_576;
 

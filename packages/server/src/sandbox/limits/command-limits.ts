@@ -2,8 +2,8 @@
 // tells afterwards whether it ran into one of those limits. Used by the process-based backends
 // (bubblewrap, unsandboxed); the docker backend gives the same limits to its containers instead.
 import { detectCgroups, type CgroupLease, type CgroupsDetection } from './cgroups.ts';
-import type { BoundedOutput } from './bounded-output.ts';
-import type { ExecResult, LimitExceeded, SandboxLimits } from './sandbox.ts';
+import type { BoundedOutput } from '../bounded-output.ts';
+import type { ExecResult, LimitExceeded, SandboxLimits } from '../sandbox.ts';
 
 export interface CommandLimits {
   /**

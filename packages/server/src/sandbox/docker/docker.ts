@@ -4,10 +4,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { createBoundedOutput } from './bounded-output.ts';
-import { watchCommand } from './command-deadline.ts';
-import { SANDBOX_USER } from './bubblewrap-arguments.ts';
-import type { SandboxLogger } from './bubblewrap.ts';
+import { createBoundedOutput } from '../bounded-output.ts';
+import { watchCommand } from '../command-deadline.ts';
+import { SANDBOX_USER } from '../bubblewrap/bubblewrap-arguments.ts';
+import type { SandboxLogger } from '../bubblewrap/bubblewrap.ts';
 import { createDockerApi, describeEndpoint, DockerApiError, type DockerApi } from './docker-api.ts';
 import {
   buildExecConfig,
@@ -18,12 +18,12 @@ import {
 } from './docker-container-config.ts';
 import { DockerContainerPool, type ContainerKey, type ContainerLease, type ContainerPoolLogger } from './docker-container-pool.ts';
 import { createMultiplexedStreamParser } from './docker-multiplexed-stream.ts';
-import { countersOfProcess, type CgroupCounters } from './cgroups.ts';
-import { execResult, limitExceeded } from './command-limits.ts';
-import { createWorkspaceQuotas, type WorkspaceQuotas } from './workspace-quotas.ts';
-import { checkedEgressNetwork, EGRESS_ENVIRONMENT } from './egress-bridge.ts';
-import { createEgressProxies, type EgressProxies } from './egress-proxy.ts';
-import { isReservedEnvironmentName } from './reserved-environment.ts';
+import { countersOfProcess, type CgroupCounters } from '../limits/cgroups.ts';
+import { execResult, limitExceeded } from '../limits/command-limits.ts';
+import { createWorkspaceQuotas, type WorkspaceQuotas } from '../limits/workspace-quotas.ts';
+import { checkedEgressNetwork, EGRESS_ENVIRONMENT } from '../egress/egress-bridge.ts';
+import { createEgressProxies, type EgressProxies } from '../egress/egress-proxy.ts';
+import { isReservedEnvironmentName } from '../reserved-environment.ts';
 import {
   effectiveLimits,
   type ExecRequest,
@@ -34,7 +34,7 @@ import {
   type SandboxCheckResult,
   type SandboxLimits,
   type SandboxSpec,
-} from './sandbox.ts';
+} from '../sandbox.ts';
 
 export const DEFAULT_DOCKER_IMAGE = 'herm-sandbox:latest';
 

@@ -3,7 +3,7 @@
 // egress proxy. Whether a resolved address is internal is net/address-policy.ts's to say; which internal
 // destinations a tenant may name is sandbox/internal-destinations.ts's.
 import { isIPv4, isIPv6 } from 'node:net';
-import { canonicalIp } from '../net/address-policy.ts';
+import { canonicalIp } from '../../net/address-policy.ts';
 
 /** Most entries one allowlist may hold. */
 export const MAX_ALLOW_ENTRIES = 100;

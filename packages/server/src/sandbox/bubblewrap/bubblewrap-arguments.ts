@@ -2,8 +2,8 @@
 // so the isolation policy can be read in one screen and unit-tested without running bwrap.
 import { posix } from 'node:path';
 import type { HostLayout, SystemMount } from './bubblewrap-host-layout.ts';
-import { buildBridgeCommandScript, EGRESS_ENVIRONMENT, EGRESS_SOCKET_DIRECTORY } from './egress-bridge.ts';
-import { WORKSPACE_PATH } from './sandbox.ts';
+import { buildBridgeCommandScript, EGRESS_ENVIRONMENT, EGRESS_SOCKET_DIRECTORY } from '../egress/egress-bridge.ts';
+import { WORKSPACE_PATH } from '../sandbox.ts';
 
 /** The unprivileged identity commands run as inside the sandbox. */
 export const SANDBOX_USER = { name: 'sandbox', uid: 1000, gid: 1000 } as const;

@@ -2,9 +2,9 @@
 // the process every command runs as. Pure functions of their input, like bubblewrap-arguments.ts, so
 // the isolation policy can be read in one screen and unit-tested without a Docker daemon.
 import { posix } from 'node:path';
-import { BASE_ENVIRONMENT, SANDBOX_USER } from './bubblewrap-arguments.ts';
-import { bridgeProcessCount, buildBridgeSupervisor, buildBridgeWait, EGRESS_SOCKET_DIRECTORY } from './egress-bridge.ts';
-import { WORKSPACE_PATH } from './sandbox.ts';
+import { BASE_ENVIRONMENT, SANDBOX_USER } from '../bubblewrap/bubblewrap-arguments.ts';
+import { bridgeProcessCount, buildBridgeSupervisor, buildBridgeWait, EGRESS_SOCKET_DIRECTORY } from '../egress/egress-bridge.ts';
+import { WORKSPACE_PATH } from '../sandbox.ts';
 
 /**
  * Image references as Docker prints them (`name:tag`, `registry:5000/team/name@sha256:…`, an image
