@@ -25,14 +25,17 @@ async function readStdin(): Promise<string> {
 }
 
 async function serveCommand(): Promise<void> {
-  const server = await startServer(loadConfig());
+  // processHandlers: unhandled rejections are logged, uncaught exceptions logged and exit 1 (util/process-handlers.ts).
+  const server = await startServer(loadConfig(), { processHandlers: true });
   process.stderr.write(`Herm is listening on ${server.url} (store: ${server.services.store.dialect})\n`);
   let stopping = false;
   const stop = (signal: string) => {
+    // A second signal stops at once (the runs at work are resumed later, as after a crash).
     if (stopping) process.exit(1);
     stopping = true;
-    process.stderr.write(`\n${signal}: stopping…\n`);
-    server.close().then(
+    const graceSeconds = server.services.config.HERM_SHUTDOWN_GRACE_MS / 1000;
+    process.stderr.write(`\n${signal}: stopping; runs at work may finish for up to ${graceSeconds} s (HERM_SHUTDOWN_GRACE_MS), then are handed off…\n`);
+    server.shutdown().then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -98,11 +98,17 @@ const configSchema = z.object({
   ),
   HERM_PROVISION_DELAY_MS: integer(0).describe('Extra provisioning delay, to exercise clients against "provisioning"'),
   HERM_RUN_LEASE_MS: integer(30_000, 1_000).describe('A run whose worker stops renewing for this long is taken over'),
+  HERM_RUN_MAX_ATTEMPTS: integer(3, 1).describe(
+    'Attempts of a run (its start, then each takeover after a crash; graceful handoffs not counted) before it ends in error as abandoned',
+  ),
+  HERM_SHUTDOWN_GRACE_MS: integer(10_000).describe(
+    'On SIGTERM/SIGINT: how long runs at work may go on to their end before they are handed off to the next node or start',
+  ),
   HERM_SECRET_KEY: z
     .string()
     .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
     .optional()
-    .describe('Encryption key of connector secrets; required to share secrets between several nodes'),
+    .describe('Encryption key of connector secrets; required to share secrets between nodes that do not share a data directory'),
   HERM_SNAPSHOT_RETENTION_DAYS: z.coerce
     .number()
     .positive()

@@ -8,12 +8,15 @@ import pino, { type Logger } from 'pino';
 import { createApiServer } from './api/http-server.ts';
 import { createApp } from './api/app.ts';
 import { KeyVerifier, SCOPES } from './api/auth.ts';
+import { KeyRevocations } from './api/key-revocations.ts';
 import type { Config } from './config.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
 import { SessionWorkspaces } from './deployments/session-workspaces.ts';
 import { EventHub } from './events/event-hub.ts';
 import { EventLog } from './events/event-log.ts';
 import { PostgresEventRelay } from './events/postgres-event-relay.ts';
+import { PostgresListener } from './events/postgres-listener.ts';
+import { SSE_RETRY_MS } from './events/sse-stream.ts';
 import { loadFilesSettings } from './files/files-settings.ts';
 import { sweepUploadTemporaries, UPLOAD_STALE_MINUTES } from './files/upload-temporaries.ts';
 import { WorkspaceFiles } from './files/workspace-files.ts';
@@ -29,9 +32,12 @@ import { SecretCipher } from './secrets/secret-cipher.ts';
 import { retentionMsFromDays, SnapshotService } from './snapshots/snapshot-service.ts';
 import type { Services } from './services.ts';
 import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
+import { startIdempotencySweeper } from './store/idempotency.ts';
 import { openStore } from './store/open-store.ts';
+import { enabledFailpoints } from './util/failpoints.ts';
 import { randomBase62 } from './util/ids.ts';
 import { startIdleMemoryReclaimer } from './util/idle-memory.ts';
+import { injectProcessFaults, installProcessHandlers } from './util/process-handlers.ts';
 
 export interface StartOptions {
   logger?: Logger;
@@ -44,6 +50,12 @@ export interface StartOptions {
   sandboxBackend?: SandboxBackend;
   /** Where the one-time admin key announcement goes (stdout by default). */
   announce?: (line: string) => void;
+  /**
+   * Once listening, install the process-level handlers of util/process-handlers.ts (`herm serve` does; an embedding
+   * process or a test runner keeps its own): unhandled rejections are logged, uncaught exceptions logged and the
+   * process exits 1. Removed by close().
+   */
+  processHandlers?: boolean;
 }
 
 export interface RunningServer {
@@ -54,6 +66,12 @@ export interface RunningServer {
   httpServer: ServerType;
   /** Set when this start created the first admin key. */
   createdAdminKey: string | undefined;
+  /**
+   * Graceful shutdown (SIGTERM): messages get a 503 and no run is taken over any more, the runs at work here may
+   * end for up to `graceMs` (HERM_SHUTDOWN_GRACE_MS) while event streams stay open, then close() hands off the rest.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+  /** Stops at once: runs at work are handed off (they stay running, resumed by the next node or start). */
   close(): Promise<void>;
 }
 
@@ -65,13 +83,14 @@ async function bootstrapKeys(services: Services): Promise<string | undefined> {
     await store.accounts.ensureKey({ accountId: DEFAULT_ACCOUNT_ID, scopes: [...SCOPES], name: 'HERM_ADMIN_KEY', secret: config.HERM_ADMIN_KEY });
     return undefined;
   }
-  if ((await store.accounts.countKeys()) > 0) return undefined;
-  const { secret } = await store.accounts.createKey({ accountId: DEFAULT_ACCOUNT_ID, scopes: [...SCOPES], name: 'admin (first start)' });
-  return secret;
+  // Nodes starting together on a fresh database: one of them creates (and shows) it.
+  return store.accounts.createFirstKey({ accountId: DEFAULT_ACCOUNT_ID, scopes: [...SCOPES], name: 'admin (first start)' });
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.LOG_LEVEL }, pino.destination(2));
+  const failpoints = enabledFailpoints();
+  if (failpoints.length > 0) logger.warn({ failpoints }, 'failpoints are on (HERM_FAILPOINTS): this process kills itself at them');
   const filesSettings = loadFilesSettings(options.environment ?? process.env);
   const store = await openStore({
     dataDir: config.dataDir,
@@ -85,12 +104,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await fs.mkdir(workspacesRoot, { recursive: true, mode: 0o700 });
   await fs.chmod(workspacesRoot, 0o700);
   const nodeId = `node_${randomBase62(12)}`;
-  const hub = new EventHub();
+  const hub = new EventHub({ logger });
   const events = new EventLog(store.events, hub, nodeId);
-  const relay = config.DATABASE_URL
-    ? new PostgresEventRelay({ connectionString: config.DATABASE_URL, repository: store.events, hub, nodeId, logger })
-    : undefined;
-  await relay?.start();
+  // PostgreSQL: one connection LISTENs for the other nodes' events and for revoked keys, reconnecting forever.
+  const listener = config.DATABASE_URL ? new PostgresListener({ connectionString: config.DATABASE_URL, logger }) : undefined;
+  const relay = listener ? new PostgresEventRelay({ listener, repository: store.events, hub, nodeId, logger }) : undefined;
+  const keys = new KeyVerifier(store.accounts);
+  const revocations = new KeyRevocations({ accounts: store.accounts, verifier: keys, hub, listener, logger });
+  await listener?.start();
+  await revocations.start();
   const sandboxBackends = options.sandboxBackend
     ? fromBackends([
         options.sandboxBackend,
@@ -141,6 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     nodeId,
     leaseMs: config.HERM_RUN_LEASE_MS,
     maxSteps: config.HERM_MAX_STEPS,
+    maxAttempts: config.HERM_RUN_MAX_ATTEMPTS,
     logger: logger.child({ component: 'runs' }),
     modelEnvironment: options.modelEnvironment ?? process.env,
     modelOverride: options.modelOverride,
@@ -167,7 +190,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger: logger.child({ component: 'files' }),
     }),
     secretCipher,
-    keys: new KeyVerifier(store.accounts),
+    keys,
     logger,
     nodeId,
   };
@@ -182,6 +205,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await runs.recover(store.dialect === 'sqlite');
   snapshots.start();
   sessionWorkspaces.start();
+  const idempotencySweeper = startIdempotencySweeper({ repository: store.idempotency, logger: logger.child({ component: 'idempotency' }) });
   runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
   const stopReclaimer = startIdleMemoryReclaimer({
     onReclaim: ({ rssBefore, rssAfter, durationMs }) =>
@@ -205,17 +229,31 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   logger.info({ url, store: store.dialect, sandbox: sandboxBackends.defaultType }, 'herm listening');
+  // Once serving: a failed start is the caller's to report (and exits 1 from `herm serve`), not a rejection to log.
+  const removeProcessHandlers = options.processHandlers ? installProcessHandlers({ logger }) : undefined;
+  if (removeProcessHandlers) injectProcessFaults();
 
   let closing: Promise<void> | undefined;
-  return {
+  let shuttingDown: Promise<void> | undefined;
+  const running: RunningServer = {
     url,
     port: address.port,
     services,
     httpServer: server,
     createdAdminKey,
+    shutdown(graceMs = config.HERM_SHUTDOWN_GRACE_MS) {
+      shuttingDown ??= (async () => {
+        if (!closing) await runs.drain(graceMs);
+        await running.close();
+      })();
+      return shuttingDown;
+    },
     close() {
       closing ??= (async () => {
+        // First: SSE clients are told to come back in a second (to another node, or to the restart) and let go.
+        hub.closeAll({ retryMs: SSE_RETRY_MS });
         stopReclaimer();
+        await idempotencySweeper.stop();
         await runs.stop();
         // Before the backends unmount workspaces: a restore unpacking into one stops first.
         await deployments.stop();
@@ -223,14 +261,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await sessionWorkspaces.stop();
         await sandboxBackends.close();
         await events.drain();
+        revocations.stop();
+        await listener?.stop();
         await relay?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
         await store.close();
+        removeProcessHandlers?.();
       })();
       return closing;
     },
   };
+  return running;
 }

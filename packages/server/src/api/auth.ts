@@ -7,28 +7,63 @@ import type { AppEnv } from './app-env.ts';
 export const SCOPES = ['deployments:read', 'deployments:write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-const CACHE_TTL_MS = 5_000;
+/**
+ * How long a looked-up key is trusted without asking the store again: the bound on how long a revocation can go
+ * unnoticed by a node that missed its announcement (see key-revocations.ts). It costs one indexed lookup per key
+ * per second per node.
+ */
+export const KEY_CACHE_TTL_MS = 1_000;
+const MAX_CACHED_KEYS = 10_000;
 
 /** Looks keys up by hash, caching briefly so a hot path does not hit the database on every request. */
 export class KeyVerifier {
   readonly #accounts: AccountRepository;
   readonly #cache = new Map<string, { key: ApiKeyRecord | undefined; expiresAt: number }>();
+  /** Lookups under way: the requests that miss the cache at once share one. */
+  readonly #pending = new Map<string, Promise<ApiKeyRecord | undefined>>();
+  /** Bumped by every forget: a lookup that started before one must not put its answer in the cache. */
+  #generation = 0;
 
   constructor(accounts: AccountRepository) {
     this.#accounts = accounts;
   }
 
-  async verify(secret: string): Promise<ApiKeyRecord | undefined> {
-    const now = Date.now();
+  verify(secret: string): Promise<ApiKeyRecord | undefined> {
     const cached = this.#cache.get(secret);
-    if (cached && cached.expiresAt > now) return cached.key;
-    const key = await this.#accounts.findKeyBySecret(secret);
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(secret, { key, expiresAt: now + CACHE_TTL_MS });
-    return key;
+    if (cached && cached.expiresAt > Date.now()) return Promise.resolve(cached.key);
+    let pending = this.#pending.get(secret);
+    if (!pending) {
+      pending = this.#lookUp(secret);
+      this.#pending.set(secret, pending);
+    }
+    return pending;
   }
 
+  async #lookUp(secret: string): Promise<ApiKeyRecord | undefined> {
+    const generation = this.#generation;
+    try {
+      const key = await this.#accounts.findKeyBySecret(secret);
+      if (generation === this.#generation) {
+        if (this.#cache.size >= MAX_CACHED_KEYS) this.#cache.clear();
+        this.#cache.set(secret, { key, expiresAt: Date.now() + KEY_CACHE_TTL_MS });
+      }
+      return key;
+    } finally {
+      if (this.#generation === generation) this.#pending.delete(secret);
+    }
+  }
+
+  /** Drops what is cached of one key (it was revoked): its next use is looked up in the store. */
+  forgetKey(keyId: string): void {
+    this.#generation++;
+    this.#pending.clear();
+    for (const [secret, entry] of this.#cache) if (entry.key?.id === keyId) this.#cache.delete(secret);
+  }
+
+  /** Drops every cached key. */
   forget(): void {
+    this.#generation++;
+    this.#pending.clear();
     this.#cache.clear();
   }
 }

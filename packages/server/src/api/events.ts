@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { parseEventId, formatEventId } from '../events/event-id.ts';
 import { openEventStream } from '../events/sse-stream.ts';
-import { notFound, validationError } from './api-error.ts';
+import { ApiError, notFound, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, loadDeployment } from './route-helpers.ts';
 import { idParam } from './schemas.ts';
@@ -53,6 +53,7 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
       if (query.run_id && !(await services.store.runs.get(deployment.id, query.run_id))) {
         throw notFound('run', query.run_id, 'run_id');
       }
+      const keyId = c.get('apiKey').id;
       const stream = await openEventStream({
         repository: services.store.events,
         hub: services.hub,
@@ -60,8 +61,23 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
         afterSeq,
         filter: { threadId: query.thread_id, runId: query.run_id },
         heartbeatMs: services.config.HERM_SSE_HEARTBEAT_MS,
-        onError: (error) => services.logger.error({ err: error }, 'event stream failed'),
+        keyId,
+        onError: (error) =>
+          services.logger.warn({ err: error, deploymentId: deployment.id }, 'event stream could not read the store; retrying'),
       });
+      // The key was checked from the cache: a revocation that came before the stream was subscribed (and so could
+      // not end it) is caught here, in the store itself.
+      let keyActive: boolean;
+      try {
+        keyActive = await services.store.accounts.isKeyActive(keyId);
+      } catch (error) {
+        stream.close();
+        throw error;
+      }
+      if (!keyActive) {
+        stream.close();
+        throw new ApiError('unauthorized', 'Invalid or revoked API key.');
+      }
       return new Response(stream.body, {
         status: 200,
         headers: {

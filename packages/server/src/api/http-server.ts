@@ -108,7 +108,9 @@ export function createApiServer(fetch: FetchCallback, hostname: string | undefin
       respond(outgoing, { status: 400, type: 'validation_error', message: 'Malformed request: an HTTP/1.1 request needs a Host header.' });
       return;
     }
-    void listener(incoming, outgoing);
+    // The listener answers its own errors (errorHandler); should it throw all the same, the request is cut off
+    // rather than left to an unhandled rejection.
+    listener(incoming, outgoing).catch(() => outgoing.destroy());
   });
   answerClientErrors(server);
   server.on('connect', (_request: IncomingMessage, socket: Duplex) => {

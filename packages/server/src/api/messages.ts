@@ -1,8 +1,9 @@
 // POST /v1/deployments/:deployment_id/messages
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { ShuttingDownError } from '../runs/run-manager.ts';
 import { ThreadNotFoundError } from '../store/runs.ts';
 import { newId } from '../util/ids.ts';
-import { notFound } from './api-error.ts';
+import { ApiError, notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, json, jsonBody, loadReadyDeployment } from './route-helpers.ts';
 import { ErrorResponse, idParam, SendMessageBody, SendMessageResponse } from './schemas.ts';
@@ -31,11 +32,16 @@ export function messageRoutes(): OpenAPIHono<AppEnv> {
       const deployment = await loadReadyDeployment(c, c.req.valid('param').deployment_id);
       const body = c.req.valid('json');
       let threadId = body.thread_id ?? deployment.default_thread_id;
-      if (threadId === 'new') {
-        threadId = (await services.store.threads.create({ id: newId('thread'), deploymentId: deployment.id, title: null })).id;
-      }
+      // thread_id "new": the thread is created in the transaction that posts the message (no thread without it).
+      const createThread = threadId === 'new';
+      if (createThread) threadId = newId('thread');
       // The thread is checked (one of this deployment's, not deleted) in the transaction that posts the message.
-      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments).catch((error: unknown) => {
+      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments, { createThread }).catch((error: unknown) => {
+        if (error instanceof ShuttingDownError) {
+          // Draining for a graceful shutdown: another node, or this one restarted, takes the message.
+          c.header('retry-after', '1');
+          throw new ApiError('server_error', error.message, undefined, 503);
+        }
         throw error instanceof ThreadNotFoundError ? notFound('thread', threadId, 'thread_id') : error;
       });
       return c.json({ run_id: run.id, deployment_id: deployment.id, thread_id: threadId, status: run.status }, 202);

@@ -511,7 +511,10 @@ export class DeploymentService {
 
   /** Resumes provisioning that a restart interrupted. */
   async resumeProvisioning(): Promise<void> {
-    for (const deployment of await this.#options.store.deployments.listProvisioning()) void this.provision(deployment.id);
+    for (const deployment of await this.#options.store.deployments.listProvisioning()) {
+      // In the background; provision() records its own failures on the deployment, and never rejects for them.
+      this.provision(deployment.id).catch((error: unknown) => this.#options.logger.error({ err: error, deploymentId: deployment.id }, 'provisioning failed'));
+    }
   }
 
   /** Applies the documented update semantics; returns the deployment unchanged when nothing changes. */

@@ -167,7 +167,12 @@ export class EventLog {
       throw worked ? new CommitFailed('commit failed', { cause: error }) : error;
     }
     const published = stored.filter((event): event is StoredEvent => event !== undefined);
-    this.#hub.publish(published);
+    try {
+      this.#hub.publish(published);
+    } catch {
+      // The batch is committed: nothing past this point may reach #flush's catch, which would take it for failed
+      // and commit its jobs again. (The hub already isolates and logs each subscriber's failure.)
+    }
     const jobEvents: StoredEvent[][] = batch.map(() => []);
     for (let index = 0; index < events.length; index++) {
       const pending = batch[owners[index]!]!;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
 import { contextWindowTokens, resolveModel } from '../models/index.ts';
 import type { AttachmentDownload } from '../net/attachment-download.ts';
-import { HANDOFF_REASON, runAgent } from '../runtime/hermes.ts';
+import { runAgent } from '../runtime/hermes.ts';
 import type { BuiltinTool } from '../runtime/tools/tool.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
 import type { SandboxSpec } from '../sandbox/sandbox.ts';
@@ -15,6 +15,8 @@ import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord, SubmitResult } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
 import type { Attachment } from '../store/threads.ts';
+import { failpoint } from '../util/failpoints.ts';
+import { isHandoff, LeaseLostError, RunJournal, ShutdownHandoff } from './run-journal.ts';
 
 export interface RunManagerOptions {
   store: Store;
@@ -30,6 +32,8 @@ export interface RunManagerOptions {
   nodeId: string;
   leaseMs: number;
   maxSteps: number;
+  /** HERM_RUN_MAX_ATTEMPTS: a run taken over past this many attempts (not counting graceful handoffs) ends in error. */
+  maxAttempts?: number;
   logger: Logger;
   /** The environment model providers read keys and base URLs from. */
   modelEnvironment: Record<string, string | undefined>;
@@ -42,18 +46,42 @@ export interface RunManagerOptions {
 /** The deployment's secrets map cannot be turned into the run's environment; the message says how to fix it. */
 class DeploymentSecretsError extends Error {}
 
+/** A message arrived while the server drains for a graceful shutdown: no run starts here any more (503). */
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('The server is shutting down and starts no new runs; retry in a moment (on another node, or after it restarted).');
+    this.name = 'ShuttingDownError';
+  }
+}
+
+/** Default HERM_RUN_MAX_ATTEMPTS. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
 export class RunManager {
   readonly #options: RunManagerOptions;
   readonly #active = new Map<string, { controller: AbortController; done: Promise<void> }>();
   #recoveryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Set by drain(): no new run starts, no message is accepted. */
+  #draining = false;
 
   constructor(options: RunManagerOptions) {
     this.#options = options;
   }
 
-  /** Posts a message; starts a run on this node unless the message folds into one already running. */
-  async submit(deployment: DeploymentRecord, threadId: string, content: string, attachments?: Attachment[]): Promise<SubmitResult> {
+  /**
+   * Posts a message; starts a run on this node unless the message folds into one already running. With
+   * `createThread`, the thread `threadId` is created in the same transaction (thread_id "new").
+   * @throws ShuttingDownError while the server drains for a graceful shutdown.
+   */
+  async submit(
+    deployment: DeploymentRecord,
+    threadId: string,
+    content: string,
+    attachments?: Attachment[],
+    options: { createThread?: boolean } = {},
+  ): Promise<SubmitResult> {
+    if (this.#draining || this.#stopped) throw new ShuttingDownError();
     const result = await this.#options.store.runs.submitMessage({
       deploymentId: deployment.id,
       threadId,
@@ -62,7 +90,9 @@ export class RunManager {
       trigger: 'message',
       nodeId: this.#options.nodeId,
       leaseMs: this.#options.leaseMs,
+      createThread: options.createThread,
     });
+    failpoint('submit.after_commit');
     if (!result.folded) this.#start(result.run, deployment);
     return result;
   }
@@ -72,40 +102,75 @@ export class RunManager {
     this.#active.get(run.id)?.controller.abort();
   }
 
-  async cancelDeployment(deploymentId: string): Promise<void> {
-    for (const run of await this.#options.store.runs.listActive(deploymentId)) await this.cancel(run);
+  /**
+   * Cancels the deployment's active runs and waits, at most `waitMs` (default HERM_RUN_LEASE_MS / 3 + 5 s, the time
+   * another node takes to notice), until they have stopped: their commands killed, their ends recorded. Deleting a
+   * deployment does this before it removes the workspace, which a command still running would otherwise write into.
+   */
+  async cancelDeployment(deploymentId: string, waitMs = Math.floor(this.#options.leaseMs / 3) + 5_000): Promise<void> {
+    const runs = await this.#options.store.runs.listActive(deploymentId);
+    for (const run of runs) await this.cancel(run);
+    if (runs.length === 0) return;
+    const deadline = Date.now() + waitMs;
+    const local = runs.map((run) => this.#active.get(run.id)?.done).filter((done) => done !== undefined);
+    let remote = runs.filter((run) => !this.#active.has(run.id)).map((run) => run.id);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+    try {
+      if ((await Promise.race([Promise.allSettled(local), timeout])) === 'timeout') {
+        this.#options.logger.warn({ deploymentId }, 'cancelled runs did not stop in time');
+        return;
+      }
+      // Runs at work on other nodes end (in error, cancelled) once their commands have stopped; a run whose lease
+      // nobody holds (handed back, or its node dead) runs nothing.
+      while (remote.length > 0 && Date.now() < deadline) {
+        const still: string[] = [];
+        for (const id of remote) {
+          const current = await this.#options.store.runs.getById(id);
+          const held = current?.lease_owner !== null && (current?.lease_expires_at ?? 0) > Date.now();
+          if (current && (current.status === 'running' || current.status === 'waiting_on_human') && held) still.push(id);
+        }
+        remote = still;
+        if (remote.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      if (remote.length > 0) this.#options.logger.warn({ deploymentId, runIds: remote }, 'cancelled runs on other nodes did not stop in time');
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #start(run: RunRecord, deployment: DeploymentRecord): void {
     if (this.#active.has(run.id) || this.#stopped) return;
     const controller = new AbortController();
+    const journal = new RunJournal({
+      store: this.#options.store,
+      events: this.#options.events,
+      run,
+      nodeId: this.#options.nodeId,
+      leaseMs: this.#options.leaseMs,
+      logger: this.#options.logger,
+      // A write refused by the fence, or a lease not renewed for a lease period: stop the model stream and the
+      // commands (they honour the signal); the run stays with whoever holds it now.
+      onLeaseLost: (error) => controller.abort(error),
+      onCancelRequested: () => controller.abort(),
+    });
     // The run begins on the next turn of the event loop, after the response that started it has been written:
     // its first steps are CPU-heavy (model setup, request) and would otherwise hold that response back.
     const done = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.#execute(run, deployment, controller))
+      .then(() => this.#execute(run, deployment, controller, journal))
       .finally(() => this.#active.delete(run.id));
     this.#active.set(run.id, { controller, done });
   }
 
-  async #execute(run: RunRecord, deployment: DeploymentRecord, controller: AbortController): Promise<void> {
-    const { store, logger } = this.#options;
-    const renew = setInterval(() => {
-      const until = Date.now() + this.#options.leaseMs;
-      store.runs
-        .renewLease(run.id, this.#options.nodeId, until)
-        .then((lease) => {
-          if (!lease.owned) controller.abort(HANDOFF_REASON);
-          else if (lease.cancelRequested) controller.abort();
-        })
-        .catch((error: unknown) => logger.warn({ err: error, runId: run.id }, 'lease renewal failed'));
-    }, Math.max(250, Math.floor(this.#options.leaseMs / 3)));
-    renew.unref();
+  async #execute(run: RunRecord, deployment: DeploymentRecord, controller: AbortController, journal: RunJournal): Promise<void> {
+    const { logger } = this.#options;
+    journal.keepLease();
     let releaseWorkspace: (() => void) | undefined;
     try {
       if (run.cancel_requested) controller.abort();
       const sandboxBackend = this.#options.sandboxBackends.get(deployment.sandbox.type);
       if (!sandboxBackend) {
-        await this.#failBeforeStart(run, {
+        await journal.failBeforeStart({
           type: 'configuration_error',
           message: `The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`,
         });
@@ -116,15 +181,14 @@ export class RunManager {
         environment = await this.#secretEnvironment(deployment);
       } catch (error) {
         const message = error instanceof DeploymentSecretsError ? error.message : `Could not read the deployment's secrets: ${(error as Error).message}`;
-        await this.#failBeforeStart(run, { type: 'configuration_error', message });
+        await journal.failBeforeStart({ type: 'configuration_error', message });
         return;
       }
       releaseWorkspace = await this.#options.acquireWorkspace(deployment, run.thread_id);
       await runAgent({
         run,
         deployment,
-        store,
-        events: this.#options.events,
+        journal,
         resolveModel: () => ({
           model: this.#options.modelOverride?.(deployment.model) ?? resolveModel(deployment.model, this.#options.modelEnvironment),
           contextTokens: contextWindowTokens(deployment.model, this.#options.modelEnvironment),
@@ -137,26 +201,18 @@ export class RunManager {
         download: this.#options.download,
       });
     } catch (error) {
-      logger.error({ err: error, runId: run.id }, 'run crashed');
-      await this.#failBeforeStart(run, { type: 'server_error', message: (error as Error).message }).catch(() => {});
+      // Lost to another node or attempt: nothing more of this run is ours to write.
+      if (!(error instanceof LeaseLostError) && !(controller.signal.aborted && isHandoff(controller.signal.reason))) {
+        logger.error({ err: error, runId: run.id }, 'run crashed');
+        await journal.failBeforeStart({ type: 'server_error', message: (error as Error).message }).catch(() => {});
+      }
     } finally {
-      clearInterval(renew);
+      journal.stopLease();
       releaseWorkspace?.();
     }
-  }
-
-  async #failBeforeStart(run: RunRecord, error: { type: string; message: string }): Promise<void> {
-    const current = await this.#options.store.runs.getById(run.id);
-    if (!current || (current.status !== 'running' && current.status !== 'waiting_on_human')) return;
-    await this.#options.store.runs.finish(run.id, run.thread_id, run.deployment_id, { status: 'error', error, agentText: '' });
-    {
-      await this.#options.events.emit({
-        deploymentId: run.deployment_id,
-        type: 'run_status',
-        threadId: run.thread_id,
-        runId: run.id,
-        data: { status: 'error', error },
-      });
+    // Handed off by a shutdown while at work: the lease goes back at once, for the next node or start.
+    if (controller.signal.reason instanceof ShutdownHandoff) {
+      await journal.release().catch((error: unknown) => logger.warn({ err: error, runId: run.id }, 'could not release the lease of a handed-off run'));
     }
   }
 
@@ -206,21 +262,57 @@ export class RunManager {
       now + this.#options.leaseMs,
       takeAll ? 1_000 : 10,
     );
+    if (claimed.length > 0) failpoint('run.claim.after_commit');
+    const maxAttempts = this.#options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     for (const run of claimed) {
-      if (this.#active.has(run.id)) continue;
-      const deployment = await this.#options.store.deployments.getById(run.deployment_id);
-      if (!deployment) {
-        await this.#options.store.runs.finish(run.id, run.thread_id, run.deployment_id, {
-          status: 'error',
-          error: { type: 'not_found', message: 'The deployment was deleted.' },
-          agentText: '',
-        });
-        continue;
+      try {
+        await this.#resume(run, maxAttempts);
+      } catch (error) {
+        // The run keeps its lease until it expires; the next recovery takes it again.
+        this.#options.logger.error({ err: error, runId: run.id }, 'could not resume a run');
       }
-      this.#options.logger.info({ runId: run.id }, 'resuming interrupted run');
-      this.#start(run, deployment);
     }
     return claimed.length;
+  }
+
+  async #resume(run: RunRecord, maxAttempts: number): Promise<void> {
+    const journal = new RunJournal({
+      store: this.#options.store,
+      events: this.#options.events,
+      run,
+      nodeId: this.#options.nodeId,
+      leaseMs: this.#options.leaseMs,
+      logger: this.#options.logger,
+    });
+    const deployment = await this.#options.store.deployments.getById(run.deployment_id);
+    if (!deployment) {
+      await journal.failBeforeStart({ type: 'not_found', message: 'The deployment was deleted.' }).catch((error: unknown) => {
+        if (!(error instanceof LeaseLostError)) throw error;
+      });
+      return;
+    }
+    // Attempts that ended in a graceful handoff do not count: only those a crash (or a lost lease) cut short.
+    const attempts = run.attempt - run.handoffs;
+    if (attempts > maxAttempts) {
+      const interrupted = attempts - 1;
+      this.#options.logger.error({ runId: run.id, attempts: interrupted }, 'abandoning a run after repeated crashes');
+      await journal.abandon({
+        type: 'server_error',
+        message:
+          `The run was abandoned after ${interrupted} attempt${interrupted === 1 ? '' : 's'}: the server crashed or lost the run while it ran each time ` +
+          `(HERM_RUN_MAX_ATTEMPTS is ${maxAttempts}).`,
+      });
+      return;
+    }
+    const active = this.#active.get(run.id);
+    if (active) {
+      // This node's own earlier attempt (it missed renewing in time): it is fenced out now; start over once it stopped.
+      active.controller.abort(new LeaseLostError(run.id, 'this node took it again for a new attempt'));
+      void active.done.then(() => this.#start(run, deployment));
+      return;
+    }
+    this.#options.logger.info({ runId: run.id, attempt: run.attempt }, 'resuming interrupted run');
+    this.#start(run, deployment);
   }
 
   startRecoveryLoop(intervalMs: number): void {
@@ -230,12 +322,38 @@ export class RunManager {
     this.#recoveryTimer.unref();
   }
 
-  /** Stops accepting work and waits for the runs in flight to notice cancellation. */
+  /**
+   * The first half of a graceful shutdown: accepts no message (ShuttingDownError) and takes over no run any more,
+   * and waits up to `graceMs` for the runs at work here to end. Those still at work are then handed off (stop()).
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true;
+    if (this.#recoveryTimer) clearInterval(this.#recoveryTimer);
+    const deadline = Date.now() + graceMs;
+    while (this.#active.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#active.values()].map((entry) => entry.done)),
+        new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now()))),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  get draining(): boolean {
+    return this.#draining || this.#stopped;
+  }
+
+  /**
+   * Stops accepting work and hands off the runs in flight: each stops where it is (its commands killed, a tool call
+   * cut off left without a result) and stays `running` with its lease released, for the next node or start to resume.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#recoveryTimer) clearInterval(this.#recoveryTimer);
     const running = [...this.#active.values()];
-    for (const entry of running) entry.controller.abort(HANDOFF_REASON);
+    const handoff = new ShutdownHandoff();
+    for (const entry of running) entry.controller.abort(handoff);
     await Promise.allSettled(running.map((entry) => entry.done));
   }
 

@@ -99,6 +99,10 @@ export interface RunsTable {
   created_at: number;
   started_at: number | null;
   completed_at: number | null;
+  /** Fencing token: one more each time a node takes the run. */
+  attempt: Generated<number>;
+  /** Attempts that ended in a graceful handoff (not counted against HERM_RUN_MAX_ATTEMPTS). */
+  handoffs: Generated<number>;
 }
 
 export interface RunInputsTable {

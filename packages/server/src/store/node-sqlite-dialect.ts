@@ -37,11 +37,13 @@ const WAL_AUTOCHECKPOINT_PAGES = 4_000;
 
 export function openSqliteDatabase(filename: string): DatabaseSync {
   const database = new DatabaseSync(filename);
+  // First: another process (the CLI, a second server on the same file) may hold a lock, and switching a fresh
+  // file to WAL needs one of its own.
+  database.exec('PRAGMA busy_timeout = 5000');
   // WAL lets the CLI (keys, secrets) write while the server runs; NORMAL sync is durable across process
   // crashes (the WAL is fsynced at checkpoints), which is the failure this embedded mode guards against.
   database.exec('PRAGMA journal_mode = WAL');
   database.exec('PRAGMA synchronous = NORMAL');
-  database.exec('PRAGMA busy_timeout = 5000');
   database.exec('PRAGMA foreign_keys = ON');
   database.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   return database;
@@ -118,7 +120,7 @@ class WalCheckpointer {
     this.#pending = false;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    void worker.terminate();
+    worker.terminate().catch(() => {});
   }
 
   close(): void {

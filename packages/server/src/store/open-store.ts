@@ -57,6 +57,11 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     db = new Kysely<Database>({ dialect: createNodeSqliteDialect(database, file) });
     dialect = 'sqlite';
   }
-  await migrate(db);
+  try {
+    await migrate(db, dialect);
+  } catch (error) {
+    await db.destroy().catch(() => {});
+    throw error;
+  }
   return new Store(db, dialect);
 }

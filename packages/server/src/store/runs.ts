@@ -2,6 +2,7 @@
 // while it is active are queued as its inputs (steering) in the same transaction that checks for it,
 // so a message is never lost between "the run looked finished" and "the run finished".
 import type { Selectable } from 'kysely';
+import { failpoint } from '../util/failpoints.ts';
 import { newId } from '../util/ids.ts';
 import type { Db, Dialect, RunsTable } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
@@ -22,9 +23,56 @@ export interface RunRecord extends Omit<Selectable<RunsTable>, 'error' | 'status
 
 const ACTIVE_STATUSES: RunStatus[] = ['running', 'waiting_on_human'];
 
+/**
+ * Who may write a run: the node holding its lease, in the attempt it holds it for. Every write of a run's journal
+ * (runs/run-journal.ts) checks both in the statement that also locks the run row for the rest of its transaction.
+ */
+export interface RunFence {
+  runId: string;
+  nodeId: string;
+  /** The run's `attempt` when this node took it; any later claim changes it. */
+  attempt: number;
+}
+
+/** A fenced write found the run taken over by another node or attempt (or ended): nothing of its transaction commits. */
+export class LeaseLostError extends Error {
+  readonly runId: string;
+
+  constructor(runId: string, detail = 'another node or attempt holds its lease now, or it has ended') {
+    super(`lost the lease of run ${runId}: ${detail}`);
+    this.name = 'LeaseLostError';
+    this.runId = runId;
+  }
+}
+
+/** The WHERE of a fenced statement: $1 the run, $2 the node, $3 the attempt. */
+const FENCE = "id = $1 AND lease_owner = $2 AND attempt = $3 AND status IN ('running', 'waiting_on_human')";
+
+/**
+ * PostgreSQL's fenced history append in one round trip: the fence (which extends the lease to $4), then the thread's
+ * history seqs ($5 messages) and rows ($8, as an array) only when the fence held. No row back: the fence failed.
+ */
+const POSTGRES_FENCED_APPEND =
+  `WITH fence AS (UPDATE runs SET lease_expires_at = $4 WHERE ${FENCE} RETURNING cancel_requested), ` +
+  'thread AS (UPDATE threads SET history_seq = history_seq + $5 WHERE id = $6 AND EXISTS (SELECT 1 FROM fence) RETURNING history_seq), ' +
+  'entries AS (INSERT INTO history (thread_id, seq, run_id, message, created_at) ' +
+  'SELECT $6, thread.history_seq - $5 + h.ord, $1, h.message, $7 FROM thread, unnest($8::text[]) WITH ORDINALITY AS h(message, ord) RETURNING seq) ' +
+  'SELECT fence.cancel_requested, (SELECT min(seq) FROM entries) AS first_seq FROM fence';
+
+/**
+ * PostgreSQL's fenced start of a step in one round trip: the step counted (and the lease extended to $5) when the
+ * fence holds, and then the run's pending inputs taken. No row back: the fence failed; a row with a null id: no input.
+ */
+const POSTGRES_BEGIN_STEP =
+  `WITH step AS (UPDATE runs SET steps = steps + 1, lease_expires_at = $5 WHERE ${FENCE} RETURNING cancel_requested), ` +
+  'taken AS (UPDATE run_inputs SET consumed_at = $4 WHERE run_id = $1 AND consumed_at IS NULL AND EXISTS (SELECT 1 FROM step) ' +
+  'RETURNING id, content, attachments, created_at) ' +
+  'SELECT step.cancel_requested, taken.id, taken.content, taken.attachments, taken.created_at FROM step LEFT JOIN taken ON true';
+
 /** Named rather than *: a prepared statement must keep its result shape when a later migration adds a column. */
 const RUN_COLUMNS =
-  'id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at';
+  'id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at, ' +
+  'attempt, handoffs';
 
 function fromRow(row: Selectable<RunsTable>): RunRecord {
   return {
@@ -33,11 +81,30 @@ function fromRow(row: Selectable<RunsTable>): RunRecord {
     error: row.error ? (JSON.parse(row.error) as RunError) : null,
     steps: Number(row.steps),
     cancel_requested: Number(row.cancel_requested),
+    attempt: Number(row.attempt),
+    handoffs: Number(row.handoffs),
     created_at: Number(row.created_at),
     started_at: row.started_at === null ? null : Number(row.started_at),
     completed_at: row.completed_at === null ? null : Number(row.completed_at),
     lease_expires_at: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
   };
+}
+
+interface InputRow {
+  id: string;
+  content: string;
+  attachments: string | null;
+  created_at: number | string;
+}
+
+/** Consumed inputs as user messages of the model history, in the order they were posted. */
+function toUserMessages(rows: InputRow[]): UserHistoryMessage[] {
+  if (rows.length > 1) rows.sort((a, b) => Number(a.created_at) - Number(b.created_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return rows.map((input): UserHistoryMessage =>
+    input.attachments
+      ? { role: 'user', content: input.content, attachments: JSON.parse(input.attachments) as Attachment[] }
+      : { role: 'user', content: input.content },
+  );
 }
 
 export interface SubmitResult {
@@ -130,8 +197,21 @@ export class RunRepository {
    * Locks the thread and the run (PostgreSQL) and reads the run's status: locked, it is the newest committed one
    * even when this statement had to wait for another transaction ending the same run.
    */
-  async #lockRun(trx: Db, threadId: string, runId: string) {
+  async #lockRun(trx: Db, threadId: string, runId: string, fence?: RunFence) {
     const lock = this.#dialect === 'postgres' ? ' FOR UPDATE OF t, r' : '';
+    if (fence) {
+      // Fenced: the owner and attempt are checked in the statement that locks the row (PostgreSQL checks them
+      // again on the newest version when it had to wait for another transaction, such as a claim).
+      const [row] = await query<{ run_status: string }>(
+        trx,
+        this.#dialect,
+        'SELECT r.status AS run_status FROM threads t JOIN runs r ON r.id = $2 WHERE t.id = $1 AND r.lease_owner = $3 AND r.attempt = $4 ' +
+          `AND r.status IN ('running', 'waiting_on_human')${lock}`,
+        [threadId, runId, fence.nodeId, fence.attempt],
+      );
+      if (!row) throw new LeaseLostError(runId);
+      return row;
+    }
     const [row] = await query<{ run_status: string }>(
       trx,
       this.#dialect,
@@ -142,7 +222,9 @@ export class RunRepository {
   }
 
   /**
-   * Posts a user message: starts a run on the thread, or folds the message into the active one.
+   * Posts a user message: starts a run on the thread, or folds the message into the active one. With
+   * `createThread`, the thread `threadId` is created in the same transaction (Send Message's thread_id "new"), so a
+   * submit that fails leaves no thread behind.
    * @throws ThreadNotFoundError when the thread is not one of the deployment's (or was deleted).
    */
   async submitMessage(input: {
@@ -153,98 +235,120 @@ export class RunRepository {
     trigger: string;
     nodeId: string;
     leaseMs: number;
+    createThread?: boolean | undefined;
   }): Promise<SubmitResult> {
     return this.#db.transaction().execute(async (trx) => {
-      const thread = await this.#lockThreadForSubmit(trx, input.threadId, input.deploymentId);
-      if (!thread) throw new ThreadNotFoundError(input.threadId);
-      const now = Date.now();
-      let run: RunRecord | undefined;
-      let folded = false;
-      if (thread.active_run_id && thread.run_status && ACTIVE_STATUSES.includes(thread.run_status as RunStatus)) {
-        const [active] = await query<Selectable<RunsTable>>(trx, this.#dialect, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [thread.active_run_id]);
-        if (active) {
-          run = fromRow(active);
-          folded = true;
-        }
-      }
-      const startsRun = !run;
-      if (!run) {
-        run = fromRow({
-          id: newId('run'),
-          deployment_id: input.deploymentId,
-          thread_id: input.threadId,
-          status: 'running',
-          trigger: input.trigger,
-          error: null,
-          steps: 0,
-          cancel_requested: 0,
-          lease_owner: input.nodeId,
-          lease_expires_at: now + input.leaseMs,
-          created_at: now,
-          started_at: now,
-          completed_at: null,
-        });
-      }
-      const attachments = input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null;
-      if (this.#dialect === 'postgres') {
-        // One round trip: the run (when one starts), the thread's active run and message count, the input and
-        // the visible message numbered by that count.
-        await query(trx, this.#dialect, POSTGRES_SUBMIT, [
-          run.id,
-          input.deploymentId,
-          input.threadId,
-          input.trigger,
-          input.nodeId,
-          now + input.leaseMs,
-          now,
-          newId('message'),
-          input.content,
-          attachments,
-          newId('message'),
-          startsRun,
-        ]);
-        return { run, folded };
-      }
-      if (startsRun) {
+      if (input.createThread) {
+        const created = Date.now();
         await query(
           trx,
           this.#dialect,
-          'INSERT INTO runs (id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, ' +
-            "lease_expires_at, created_at, started_at, completed_at) VALUES ($1, $2, $3, 'running', $4, NULL, 0, 0, $5, $6, $7, $7, NULL)",
-          [run.id, input.deploymentId, input.threadId, input.trigger, input.nodeId, now + input.leaseMs, now],
+          'INSERT INTO threads (id, deployment_id, title, active_run_id, message_count, history_seq, summary, summary_through, ' +
+            'created_at, updated_at, last_activity_at, deleted_at) VALUES ($1, $2, NULL, NULL, 0, 0, NULL, 0, $3, $3, NULL, NULL)',
+          [input.threadId, input.deploymentId, created],
         );
       }
-      // One update makes the run the thread's active one (a no-op when folded) and numbers the visible message.
-      const [counted] = await query<{ message_count: number | string }>(
-        trx,
-        this.#dialect,
-        'UPDATE threads SET active_run_id = $1, message_count = message_count + 1, last_activity_at = $2, updated_at = $2 ' +
-          'WHERE id = $3 RETURNING message_count',
-        [run.id, now, input.threadId],
-      );
+      const result = await this.#submitIn(trx, input);
+      failpoint('submit.before_commit');
+      return result;
+    });
+  }
+
+  async #submitIn(
+    trx: Db,
+    input: { deploymentId: string; threadId: string; content: string; attachments?: Attachment[] | undefined; trigger: string; nodeId: string; leaseMs: number },
+  ): Promise<SubmitResult> {
+    const thread = await this.#lockThreadForSubmit(trx, input.threadId, input.deploymentId);
+    if (!thread) throw new ThreadNotFoundError(input.threadId);
+    const now = Date.now();
+    let run: RunRecord | undefined;
+    let folded = false;
+    if (thread.active_run_id && thread.run_status && ACTIVE_STATUSES.includes(thread.run_status as RunStatus)) {
+      const [active] = await query<Selectable<RunsTable>>(trx, this.#dialect, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [thread.active_run_id]);
+      if (active) {
+        run = fromRow(active);
+        folded = true;
+      }
+    }
+    const startsRun = !run;
+    if (!run) {
+      run = fromRow({
+        id: newId('run'),
+        deployment_id: input.deploymentId,
+        thread_id: input.threadId,
+        status: 'running',
+        trigger: input.trigger,
+        error: null,
+        steps: 0,
+        cancel_requested: 0,
+        lease_owner: input.nodeId,
+        lease_expires_at: now + input.leaseMs,
+        created_at: now,
+        started_at: now,
+        completed_at: null,
+        attempt: 1,
+        handoffs: 0,
+      });
+    }
+    const attachments = input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null;
+    if (this.#dialect === 'postgres') {
+      // One round trip: the run (when one starts), the thread's active run and message count, the input and
+      // the visible message numbered by that count.
+      await query(trx, this.#dialect, POSTGRES_SUBMIT, [
+        run.id,
+        input.deploymentId,
+        input.threadId,
+        input.trigger,
+        input.nodeId,
+        now + input.leaseMs,
+        now,
+        newId('message'),
+        input.content,
+        attachments,
+        newId('message'),
+        startsRun,
+      ]);
+      return { run, folded };
+    }
+    if (startsRun) {
       await query(
         trx,
         this.#dialect,
-        'INSERT INTO run_inputs (id, run_id, thread_id, content, attachments, created_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)',
-        [newId('message'), run.id, input.threadId, input.content, attachments, now],
+        'INSERT INTO runs (id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, ' +
+          "lease_expires_at, created_at, started_at, completed_at) VALUES ($1, $2, $3, 'running', $4, NULL, 0, 0, $5, $6, $7, $7, NULL)",
+        [run.id, input.deploymentId, input.threadId, input.trigger, input.nodeId, now + input.leaseMs, now],
       );
-      await insertMessageRowIn(
-        trx,
-        this.#dialect,
-        {
-          id: newId('message'),
-          threadId: input.threadId,
-          deploymentId: input.deploymentId,
-          role: 'user',
-          content: input.content,
-          runId: run.id,
-          attachments: input.attachments,
-        },
-        Number(counted!.message_count),
-        now,
-      );
-      return { run, folded };
-    });
+    }
+    // One update makes the run the thread's active one (a no-op when folded) and numbers the visible message.
+    const [counted] = await query<{ message_count: number | string }>(
+      trx,
+      this.#dialect,
+      'UPDATE threads SET active_run_id = $1, message_count = message_count + 1, last_activity_at = $2, updated_at = $2 ' +
+        'WHERE id = $3 RETURNING message_count',
+      [run.id, now, input.threadId],
+    );
+    await query(
+      trx,
+      this.#dialect,
+      'INSERT INTO run_inputs (id, run_id, thread_id, content, attachments, created_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)',
+      [newId('message'), run.id, input.threadId, input.content, attachments, now],
+    );
+    await insertMessageRowIn(
+      trx,
+      this.#dialect,
+      {
+        id: newId('message'),
+        threadId: input.threadId,
+        deploymentId: input.deploymentId,
+        role: 'user',
+        content: input.content,
+        runId: run.id,
+        attachments: input.attachments,
+      },
+      Number(counted!.message_count),
+      now,
+    );
+    return { run, folded };
   }
 
   /** Moves the run's pending inputs into the thread's model history and returns the new history entries. */
@@ -253,35 +357,108 @@ export class RunRepository {
   }
 
   /**
-   * The database side of starting a model step, inside the caller's transaction: the run's pending inputs move
-   * into the history (returned as entries) and the step is counted.
+   * The fence of a run's write, inside the caller's transaction: checks that `fence` still holds the run (owner and
+   * attempt, in the statement that locks its row until the commit) and extends its lease to `leaseUntil`.
+   * @throws LeaseLostError when it does not: the caller's transaction must roll back.
    */
-  async beginStepIn(trx: Db, runId: string, threadId: string): Promise<HistoryEntry[]> {
+  async fenceIn(trx: Db, fence: RunFence, leaseUntil: number): Promise<{ cancelRequested: boolean }> {
+    const [row] = await query<{ cancel_requested: number | string }>(
+      trx,
+      this.#dialect,
+      `UPDATE runs SET lease_expires_at = $4 WHERE ${FENCE} RETURNING cancel_requested`,
+      [fence.runId, fence.nodeId, fence.attempt, leaseUntil],
+    );
+    if (!row) throw new LeaseLostError(fence.runId);
+    return { cancelRequested: Number(row.cancel_requested) === 1 };
+  }
+
+  /** Appends the run's messages to the thread's history behind its fence (fenceIn), in one round trip on PostgreSQL. */
+  async appendHistoryFencedIn(
+    trx: Db,
+    fence: RunFence,
+    threadId: string,
+    messages: unknown[],
+    leaseUntil: number,
+  ): Promise<{ entries: HistoryEntry[]; cancelRequested: boolean }> {
+    if (this.#dialect === 'postgres' && messages.length > 0) {
+      const json = messages.map((message) => JSON.stringify(message));
+      const [row] = await query<{ cancel_requested: number | string; first_seq: number | string | null }>(trx, this.#dialect, POSTGRES_FENCED_APPEND, [
+        fence.runId,
+        fence.nodeId,
+        fence.attempt,
+        leaseUntil,
+        messages.length,
+        threadId,
+        Date.now(),
+        json,
+      ]);
+      if (!row) throw new LeaseLostError(fence.runId);
+      if (row.first_seq === null) throw new Error(`thread ${threadId} does not exist`);
+      const first = Number(row.first_seq);
+      const entries = messages.map((message, index) => ({ seq: first + index, runId: fence.runId, message, chars: json[index]!.length }));
+      return { entries, cancelRequested: Number(row.cancel_requested) === 1 };
+    }
+    const { cancelRequested } = await this.fenceIn(trx, fence, leaseUntil);
+    return { entries: await appendHistoryIn(trx, this.#dialect, threadId, fence.runId, messages), cancelRequested };
+  }
+
+  /**
+   * The database side of starting a model step, inside the caller's transaction and behind the run's fence: the
+   * step is counted (the lease extended to `leaseUntil`) and the run's pending inputs move into the history
+   * (returned as entries).
+   * @throws LeaseLostError when the fence does not hold.
+   */
+  async beginStepIn(trx: Db, fence: RunFence, threadId: string, leaseUntil: number): Promise<{ entries: HistoryEntry[]; cancelRequested: boolean }> {
     if (this.#dialect === 'postgres') {
       // The step is counted in the statement that takes the inputs.
-      const inputs = await this.#consumeInputs(trx, runId, true);
-      return appendHistoryIn(trx, this.#dialect, threadId, runId, inputs);
+      const rows = await query<InputRow & { cancel_requested: number | string; id: string | null }>(trx, this.#dialect, POSTGRES_BEGIN_STEP, [
+        fence.runId,
+        fence.nodeId,
+        fence.attempt,
+        Date.now(),
+        leaseUntil,
+      ]);
+      if (rows.length === 0) throw new LeaseLostError(fence.runId);
+      const inputs = toUserMessages(rows.filter((row): row is InputRow & { cancel_requested: number | string } => row.id !== null));
+      return {
+        entries: await appendHistoryIn(trx, this.#dialect, threadId, fence.runId, inputs),
+        cancelRequested: Number(rows[0]!.cancel_requested) === 1,
+      };
     }
-    const entries = await this.#takeInputsIn(trx, runId, threadId);
-    await query(trx, this.#dialect, 'UPDATE runs SET steps = steps + 1 WHERE id = $1', [runId]);
-    return entries;
+    const [row] = await query<{ cancel_requested: number | string }>(
+      trx,
+      this.#dialect,
+      `UPDATE runs SET steps = steps + 1, lease_expires_at = $4 WHERE ${FENCE} RETURNING cancel_requested`,
+      [fence.runId, fence.nodeId, fence.attempt, leaseUntil],
+    );
+    if (!row) throw new LeaseLostError(fence.runId);
+    return { entries: await this.#takeInputsIn(trx, fence.runId, threadId), cancelRequested: Number(row.cancel_requested) === 1 };
+  }
+
+  /**
+   * Hands the run back on a graceful shutdown, behind its fence: the lease is released (any node may take the run
+   * at once) and the handoff counted, so that this attempt does not count against HERM_RUN_MAX_ATTEMPTS.
+   * @throws LeaseLostError when the fence does not hold (the run ended, or was taken over, meanwhile).
+   */
+  async releaseIn(trx: Db, fence: RunFence): Promise<void> {
+    const [row] = await query<{ id: string }>(
+      trx,
+      this.#dialect,
+      `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, handoffs = handoffs + 1 WHERE ${FENCE} RETURNING id`,
+      [fence.runId, fence.nodeId, fence.attempt],
+    );
+    if (!row) throw new LeaseLostError(fence.runId);
   }
 
   /** Marks the pending inputs consumed and returns them, in one statement; most steps find none. */
-  async #consumeInputs(trx: Db, runId: string, countStep = false): Promise<UserHistoryMessage[]> {
-    const consume = 'UPDATE run_inputs SET consumed_at = $1 WHERE run_id = $2 AND consumed_at IS NULL RETURNING id, content, attachments, created_at';
-    const rows = await query<{ id: string; content: string; attachments: string | null; created_at: number | string }>(
+  async #consumeInputs(trx: Db, runId: string): Promise<UserHistoryMessage[]> {
+    const rows = await query<InputRow>(
       trx,
       this.#dialect,
-      countStep ? `WITH step AS (UPDATE runs SET steps = steps + 1 WHERE id = $2) ${consume}` : consume,
+      'UPDATE run_inputs SET consumed_at = $1 WHERE run_id = $2 AND consumed_at IS NULL RETURNING id, content, attachments, created_at',
       [Date.now(), runId],
     );
-    if (rows.length > 1) rows.sort((a, b) => Number(a.created_at) - Number(b.created_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return rows.map((input): UserHistoryMessage =>
-      input.attachments
-        ? { role: 'user', content: input.content, attachments: JSON.parse(input.attachments) as Attachment[] }
-        : { role: 'user', content: input.content },
-    );
+    return toUserMessages(rows);
   }
 
   async #takeInputsIn(trx: Db, runId: string, threadId: string): Promise<HistoryEntry[]> {
@@ -302,10 +479,12 @@ export class RunRepository {
   /**
    * `finish` inside the caller's transaction, which also appends `outcome.history` (the last step's messages):
    * the check for unseen inputs and the end of the run are one transaction with the thread locked, so a message
-   * posted meanwhile is either seen by this check or starts a run of its own.
+   * posted meanwhile is either seen by this check or starts a run of its own. With `fence`, the run is locked only
+   * while that fence holds it.
+   * @throws LeaseLostError when `fence` is given and does not hold.
    */
-  async finishIn(trx: Db, runId: string, threadId: string, deploymentId: string, outcome: FinishOutcome): Promise<FinishResult> {
-    const locked = await this.#lockRun(trx, threadId, runId);
+  async finishIn(trx: Db, runId: string, threadId: string, deploymentId: string, outcome: FinishOutcome, fence?: RunFence): Promise<FinishResult> {
+    const locked = await this.#lockRun(trx, threadId, runId, fence);
     if (!locked) return { finished: true, entries: [] }; // the run (or its thread) is gone
     const history = [...(outcome.history ?? [])];
     if (!ACTIVE_STATUSES.includes(locked.run_status as RunStatus)) {
@@ -413,18 +592,26 @@ export class RunRepository {
     await this.#db.updateTable('runs').set({ cancel_requested: 1 }).where('id', '=', id).execute();
   }
 
-  /** Extends this node's lease; tells the worker whether it still owns the run and whether to stop. */
-  async renewLease(id: string, nodeId: string, until: number): Promise<{ owned: boolean; cancelRequested: boolean }> {
+  /**
+   * Extends this node's lease; tells the worker whether it still owns the run and whether to stop. With `attempt`
+   * (the fencing token), a lease this node holds for a later attempt of the run is not this worker's.
+   */
+  async renewLease(id: string, nodeId: string, until: number, attempt?: number): Promise<{ owned: boolean; cancelRequested: boolean }> {
     const [row] = await query<{ cancel_requested: number | string }>(
       this.#db,
       this.#dialect,
-      "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running' RETURNING cancel_requested",
-      [until, id, nodeId],
+      attempt === undefined
+        ? "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running' RETURNING cancel_requested"
+        : "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND attempt = $4 AND status = 'running' RETURNING cancel_requested",
+      attempt === undefined ? [until, id, nodeId] : [until, id, nodeId, attempt],
     );
     return { owned: row !== undefined, cancelRequested: row ? Number(row.cancel_requested) === 1 : false };
   }
 
-  /** Takes over running runs whose worker stopped renewing its lease (crash, kill -9, deploy). */
+  /**
+   * Takes over running runs whose worker stopped renewing its lease (crash, kill -9, deploy) or handed them back:
+   * each claimed run's `attempt` goes up, which fences out every write of the attempt before.
+   */
   async claimExpired(nodeId: string, now: number, until: number, limit = 10): Promise<RunRecord[]> {
     return this.#db.transaction().execute(async (trx) => {
       let candidates = trx
@@ -438,10 +625,11 @@ export class RunRepository {
       if (ids.length === 0) return [];
       const rows = await trx
         .updateTable('runs')
-        .set({ lease_owner: nodeId, lease_expires_at: until })
+        .set((eb) => ({ lease_owner: nodeId, lease_expires_at: until, attempt: eb('attempt', '+', 1) }))
         .where('id', 'in', ids)
         .returningAll()
         .execute();
+      failpoint('run.claim.before_commit');
       return rows.map(fromRow);
     });
   }

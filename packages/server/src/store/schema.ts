@@ -1,6 +1,6 @@
 // Schema migrations. The DDL is written once for both dialects (BIGINT/TEXT/INTEGER mean the same to both).
 import { sql } from 'kysely';
-import type { Db } from './database.ts';
+import type { Db, Dialect } from './database.ts';
 
 const MIGRATIONS: string[][] = [
   [
@@ -71,19 +71,92 @@ const MIGRATIONS: string[][] = [
     `CREATE TABLE deployment_restores (
       deployment_id TEXT PRIMARY KEY, snapshot_id TEXT NOT NULL, created_at BIGINT NOT NULL)`,
   ],
+  [
+    // Fencing and the attempt cap (runs/run-journal.ts): `attempt` goes up each time a node takes a run (its
+    // fencing token, checked with lease_owner by every write of the run); `handoffs` counts the attempts that
+    // ended by handing the run back on a graceful shutdown, which do not count against HERM_RUN_MAX_ATTEMPTS.
+    `ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1`,
+    `ALTER TABLE runs ADD COLUMN handoffs INTEGER NOT NULL DEFAULT 0`,
+  ],
+  [
+    // The sweeper of expired idempotency keys (store/idempotency.ts) finds them by age.
+    `CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)`,
+  ],
 ];
 
-/** Applies the migrations not yet recorded in herm_migrations, each in its own transaction. */
-export async function migrate(db: Db): Promise<void> {
-  await sql`CREATE TABLE IF NOT EXISTS herm_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`.execute(db);
-  const applied = await sql<{ version: number }>`SELECT version FROM herm_migrations`.execute(db);
-  const done = new Set(applied.rows.map((row) => Number(row.version)));
-  for (const [index, statements] of MIGRATIONS.entries()) {
-    const version = index + 1;
-    if (done.has(version)) continue;
-    await db.transaction().execute(async (trx) => {
-      for (const statement of statements) await sql.raw(statement).execute(trx);
-      await sql`INSERT INTO herm_migrations (version, applied_at) VALUES (${version}, ${Date.now()})`.execute(trx);
-    });
+/**
+ * pg_advisory_lock key of the migration run ("hermmigr" in ASCII): any fixed number would do, it only has to be
+ * Herm's own in a database it may share.
+ */
+const MIGRATION_LOCK_KEY = '7522544566904907634';
+
+/** How long a SQLite migration waits for another process's write lock in all (busy_timeout waits 5 s a try). */
+const SQLITE_LOCK_WAIT_MS = 60_000;
+
+/**
+ * Applies the migrations not yet recorded in herm_migrations, each in its own transaction. Any number of processes
+ * may run this at once on a fresh database (nodes starting together, `herm keys create` beside `herm serve`):
+ * PostgreSQL: the whole run holds a session advisory lock on one connection, so even the CREATE TABLE IF NOT
+ * EXISTS (which races on pg_type without it) runs in one process at a time, and the applied versions are read only
+ * once the lock is held. SQLite: each migration runs in a BEGIN IMMEDIATE transaction (the file's write lock) and
+ * checks inside it that no other process applied it meanwhile.
+ */
+export async function migrate(db: Db, dialect: Dialect): Promise<void> {
+  await db.connection().execute(async (connection) => {
+    if (dialect === 'postgres') await sql.raw(`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`).execute(connection);
+    let failed = false;
+    try {
+      await sql`CREATE TABLE IF NOT EXISTS herm_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`.execute(connection);
+      const applied = await sql<{ version: number }>`SELECT version FROM herm_migrations`.execute(connection);
+      const done = new Set(applied.rows.map((row) => Number(row.version)));
+      for (const [index, statements] of MIGRATIONS.entries()) {
+        const version = index + 1;
+        if (done.has(version)) continue;
+        await begin(connection, dialect);
+        try {
+          const again = await sql<{ version: number }>`SELECT version FROM herm_migrations WHERE version = ${version}`.execute(connection);
+          if (again.rows.length === 0) {
+            for (const statement of statements) await sql.raw(statement).execute(connection);
+            await sql`INSERT INTO herm_migrations (version, applied_at) VALUES (${version}, ${Date.now()})`.execute(connection);
+          }
+          await sql.raw('COMMIT').execute(connection);
+        } catch (error) {
+          await sql.raw('ROLLBACK').execute(connection).catch(() => {});
+          throw error;
+        }
+      }
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      // An unlock that fails after a failed migration must not hide why it failed; the caller closes the pool,
+      // and with its connection the lock goes.
+      if (dialect === 'postgres') {
+        await sql
+          .raw(`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`)
+          .execute(connection)
+          .catch((error: unknown) => {
+            if (!failed) throw error;
+          });
+      }
+    }
+  });
+}
+
+/** BEGIN; on SQLite BEGIN IMMEDIATE, retried while another process holds the write lock past busy_timeout. */
+async function begin(connection: Db, dialect: Dialect): Promise<void> {
+  if (dialect === 'postgres') {
+    await sql.raw('BEGIN').execute(connection);
+    return;
+  }
+  const deadline = Date.now() + SQLITE_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await sql.raw('BEGIN IMMEDIATE').execute(connection);
+      return;
+    } catch (error) {
+      if (!/database is locked|SQLITE_BUSY/i.test((error as Error).message) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 }

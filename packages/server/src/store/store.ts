@@ -24,7 +24,7 @@ export class Store {
   constructor(db: Db, dialect: Dialect) {
     this.db = db;
     this.dialect = dialect;
-    this.accounts = new AccountRepository(db);
+    this.accounts = new AccountRepository(db, dialect);
     this.secrets = new SecretRepository(db);
     this.deployments = new DeploymentRepository(db, dialect);
     this.threads = new ThreadRepository(db, dialect);

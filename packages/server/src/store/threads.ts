@@ -90,6 +90,11 @@ export async function appendHistoryIn(db: Db, dialect: Dialect, threadId: string
   return insertHistoryIn(db, dialect, threadId, runId, Number(updated.history_seq) - messages.length + 1, messages);
 }
 
+/** `ThreadRepository.saveSummary` inside the caller's transaction (a run's journal saves it behind the run's fence). */
+export async function saveSummaryIn(db: Db, threadId: string, summary: string, throughSeq: number): Promise<void> {
+  await db.updateTable('threads').set({ summary, summary_through: throughSeq, updated_at: Date.now() }).where('id', '=', threadId).execute();
+}
+
 /** A visible message (role user or agent) to insert; `seq` comes from the thread's message_count. */
 export interface NewMessage {
   id: string;
@@ -254,10 +259,6 @@ export class ThreadRepository {
 
   /** Records a compaction: `summary` now stands for every history entry up to and including `throughSeq`. */
   async saveSummary(threadId: string, summary: string, throughSeq: number): Promise<void> {
-    await this.#db
-      .updateTable('threads')
-      .set({ summary, summary_through: throughSeq, updated_at: Date.now() })
-      .where('id', '=', threadId)
-      .execute();
+    await saveSummaryIn(this.#db, threadId, summary, throughSeq);
   }
 }

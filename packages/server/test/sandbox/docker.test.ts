@@ -179,6 +179,26 @@ describe.skipIf(dockerUnavailable !== null)('docker sandbox', () => {
       await missing.close();
     });
 
+    it('answers a self-check that fails before it starts (no temporary workspace), and checks again next time', async () => {
+      const fresh = newBackend();
+      const temporary = process.env.TMPDIR;
+      process.env.TMPDIR = '/nonexistent/herm-tmp';
+      try {
+        // This failure used to reject outside the check's try, and an unhandled rejection came with it.
+        const failed = await fresh.check();
+        expect(failed.ok).toBe(false);
+        expect(!failed.ok && failed.reason).toMatch(/ENOENT.*herm-docker-check/);
+      } finally {
+        if (temporary === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = temporary;
+      }
+      try {
+        expect(await fresh.check()).toEqual({ ok: true });
+      } finally {
+        await fresh.close();
+      }
+    });
+
     it('names the image and how to build it when the image is missing', async () => {
       const result = await backend.check({ image: 'herm-no-such-image:never' });
       expect(result).toMatchObject({ ok: false, field: 'image' });

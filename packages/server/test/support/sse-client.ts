@@ -12,6 +12,12 @@ export interface OpenSse {
   headers: Headers;
   events: WireEvent[];
   comments: string[];
+  /** The reconnection delays the server hinted (SSE `retry:`). */
+  retries: number[];
+  /** Whether the server ended the stream (not set by close()). */
+  ended: boolean;
+  /** Resolves once the server has ended the stream. */
+  waitForEnd(timeoutMs?: number): Promise<void>;
   /** Resolves with the first event (already received or future) that matches. */
   waitFor(predicate: (event: WireEvent) => boolean, timeoutMs?: number): Promise<WireEvent>;
   close(): void;
@@ -25,6 +31,10 @@ export async function openSse(url: string, key: string, headers: Record<string, 
   });
   const events: WireEvent[] = [];
   const comments: string[] = [];
+  const retries: number[] = [];
+  let ended = false;
+  let markEnded = () => {};
+  const endedPromise = new Promise<void>((resolve) => (markEnded = resolve));
   const waiters: { predicate: (event: WireEvent) => boolean; resolve: (event: WireEvent) => void }[] = [];
   const parser = createParser({
     onEvent(message) {
@@ -40,12 +50,17 @@ export async function openSse(url: string, key: string, headers: Record<string, 
     onComment(comment) {
       comments.push(comment.trim());
     },
+    onRetry(ms) {
+      retries.push(ms);
+    },
   });
   if (response.ok && response.body) {
     void (async () => {
       const decoder = new TextDecoder();
       try {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+        ended = true;
+        markEnded();
       } catch {
         // aborted
       }
@@ -56,6 +71,19 @@ export async function openSse(url: string, key: string, headers: Record<string, 
     headers: response.headers,
     events,
     comments,
+    retries,
+    get ended() {
+      return ended;
+    },
+    waitForEnd(timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('timed out waiting for the server to end the stream')), timeoutMs);
+        void endedPromise.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
     waitFor(predicate, timeoutMs = 15_000) {
       const found = events.find(predicate);
       if (found) return Promise.resolve(found);

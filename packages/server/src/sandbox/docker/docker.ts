@@ -433,22 +433,30 @@ async function checkDocker(context: DockerContext, image: string, needsSocat = f
   if (!verified) {
     verified = runSelfCheck(context, image, needsSocat);
     context.verifiedImages.set(checked, verified);
-    // A failure is tried again next time, in case the host gets fixed meanwhile.
-    void verified.then((result) => {
-      if (!result.ok) context.verifiedImages.delete(checked);
-    });
+    // A failure is tried again next time, in case the host gets fixed meanwhile. (runSelfCheck answers its
+    // failures; a rejection all the same is the caller's, through `verified`, and forgets the result too.)
+    const forget = () => {
+      if (context.verifiedImages.get(checked) === verified) context.verifiedImages.delete(checked);
+    };
+    verified.then((result) => {
+      if (!result.ok) forget();
+    }, forget);
   }
   return verified;
 }
 
-/** Starts a container from `image` with the sandbox's settings and runs a command in it, once per image. */
+/**
+ * Starts a container from `image` with the sandbox's settings and runs a command in it, once per image. Never
+ * rejects: every failure, the temporary workspace's and the clean-up's included, is an answer.
+ */
 async function runSelfCheck(context: DockerContext, image: string, needsSocat: boolean): Promise<SandboxCheckResult> {
-  // A workspace can only be mounted from this machine when the daemon runs on it too.
-  const workspaceDir = context.api.endpoint.kind === 'unix' ? await mkdtemp(join(tmpdir(), 'herm-docker-check-')) : undefined;
   const deploymentId = `check-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const key: ContainerKey = { deploymentId, image, network: false, ...(workspaceDir ? { workspaceDir } : {}) };
+  let workspaceDir: string | undefined;
   let lease: ContainerLease | undefined;
   try {
+    // A workspace can only be mounted from this machine when the daemon runs on it too.
+    if (context.api.endpoint.kind === 'unix') workspaceDir = await mkdtemp(join(tmpdir(), 'herm-docker-check-'));
+    const key: ContainerKey = { deploymentId, image, network: false, ...(workspaceDir ? { workspaceDir } : {}) };
     lease = await context.pool.acquire(key);
     const execConfig = buildExecConfig({
       wrapper: buildExecWrapper(DROPPED_VARIABLES),
@@ -476,9 +484,13 @@ async function runSelfCheck(context: DockerContext, image: string, needsSocat: b
   } catch (error) {
     return { ok: false, reason: (error as Error).message };
   } finally {
-    await lease?.discard();
+    await lease?.discard().catch((error: unknown) => context.logger?.warn({ err: error, image }, 'could not remove the self-check container'));
     lease?.release();
-    if (workspaceDir) await rm(workspaceDir, { recursive: true, force: true });
+    if (workspaceDir) {
+      await rm(workspaceDir, { recursive: true, force: true }).catch((error: unknown) =>
+        context.logger?.warn({ err: error, workspaceDir }, 'could not remove the self-check workspace'),
+      );
+    }
   }
 }
 
