@@ -90,7 +90,7 @@ async function bootstrapKeys(services: Services): Promise<string | undefined> {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.LOG_LEVEL }, pino.destination(2));
   const failpoints = enabledFailpoints();
-  if (failpoints.length > 0) logger.warn({ failpoints }, 'failpoints are on (HERM_FAILPOINTS): this process kills itself at them');
+  if (failpoints.length > 0) logger.warn({ failpoints }, 'failpoints are on (HERM_FAILPOINTS): this process kills itself at the run.* and submit.* ones, and injects the faults of process.* ones');
   const filesSettings = loadFilesSettings(options.environment ?? process.env);
   const store = await openStore({
     dataDir: config.dataDir,

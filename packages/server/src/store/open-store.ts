@@ -26,6 +26,11 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     const pool = new pg.Pool({
       connectionString: location.databaseUrl,
       max: 10,
+      // A connection whose peer vanished without a reset (a cut network path) is found by TCP keep-alive, not
+      // left to hang its queries until the kernel gives up; a new one that cannot connect fails within 10 s.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 10_000,
       // BIGINT columns hold epoch milliseconds and sequence numbers, all well inside 2^53.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
