@@ -1,5 +1,6 @@
 import type { ApiKeyRecord } from '../store/accounts.ts';
 import type { Services } from '../services.ts';
+import type { IdempotencyClaim } from '../store/idempotency.ts';
 
 /** Hono context variables set by the middleware. */
 export interface AppEnv {
@@ -7,5 +8,7 @@ export interface AppEnv {
     requestId: string;
     apiKey: ApiKeyRecord;
     services: Services;
+    /** The Idempotency-Key claim of this request, when it sent one (api/idempotency.ts). */
+    idempotencyClaim?: IdempotencyClaim;
   };
 }

@@ -7,6 +7,17 @@ import type { AppEnv } from './app-env.ts';
 
 const MAX_KEY_LENGTH = 255;
 
+/**
+ * Routes whose handler records its response in the commit of its effect (store/idempotency.ts completeIn): a
+ * claim of theirs still unanswered after a second most likely belongs to a server that died before it committed (the
+ * handler's work takes milliseconds), and a retry takes it over at no risk of doubling the effect — the dead
+ * claim's commit would be refused. Other routes' claims are taken over only after STALE_CLAIM_MS.
+ */
+const ATOMIC_ROUTES = [/^\/v1\/deployments\/[^/]+\/messages$/];
+const ATOMIC_STALE_CLAIM_MS = 1_000;
+/** A claim of any other route unanswered this long is taken over by a retry (its server is gone). */
+const STALE_CLAIM_MS = 10 * 60 * 1000;
+
 export const idempotency = createMiddleware<AppEnv>(async function applyIdempotencyKey(c, next) {
   const key = c.req.header('idempotency-key');
   if (c.req.method !== 'POST' || key === undefined) return next();
@@ -16,8 +27,10 @@ export const idempotency = createMiddleware<AppEnv>(async function applyIdempote
   const repository = c.get('services').store.idempotency;
   const accountId = c.get('apiKey').account_id;
   const body = await c.req.text();
-  const requestHash = createHash('sha256').update(`${c.req.method} ${new URL(c.req.url).pathname}\n${body}`).digest('hex');
-  const claim = await repository.claim(accountId, key, requestHash);
+  const pathname = new URL(c.req.url).pathname;
+  const requestHash = createHash('sha256').update(`${c.req.method} ${pathname}\n${body}`).digest('hex');
+  const staleAfterMs = ATOMIC_ROUTES.some((route) => route.test(pathname)) ? ATOMIC_STALE_CLAIM_MS : STALE_CLAIM_MS;
+  const claim = await repository.claim(accountId, key, requestHash, { staleAfterMs });
   if (!claim.claimed) {
     const { existing } = claim;
     if (existing.request_hash !== requestHash) {
@@ -29,14 +42,17 @@ export const idempotency = createMiddleware<AppEnv>(async function applyIdempote
     c.header('idempotent-replayed', 'true');
     return c.body(existing.response_body ?? '', existing.status_code as 200, { 'content-type': 'application/json' });
   }
+  const { token } = claim;
+  c.set('idempotencyClaim', { accountId, key, token });
   try {
     await next();
   } catch (error) {
-    await repository.release(accountId, key);
+    await repository.release(accountId, key, token);
     throw error;
   }
   // Hono's error handler turns thrown errors into responses before this point; keep those too (4xx), but never
-  // a 5xx, which a retry is meant to get past.
-  if (c.res.status >= 500) await repository.release(accountId, key);
-  else await repository.complete(accountId, key, c.res.status, await c.res.clone().text());
+  // a 5xx, which a retry is meant to get past. (A handler that recorded its response in its own commit left
+  // nothing to do here.)
+  if (c.res.status >= 500) await repository.release(accountId, key, token);
+  else await repository.complete(accountId, key, token, c.res.status, await c.res.clone().text());
 });

@@ -1,7 +1,8 @@
 // POST /v1/deployments/:deployment_id/messages
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { ShuttingDownError } from '../runs/run-manager.ts';
-import { ThreadNotFoundError } from '../store/runs.ts';
+import { IdempotencyClaimLostError } from '../store/idempotency.ts';
+import { ThreadNotFoundError, type SubmitResult } from '../store/runs.ts';
 import { newId } from '../util/ids.ts';
 import { ApiError, notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
@@ -36,7 +37,15 @@ export function messageRoutes(): OpenAPIHono<AppEnv> {
       const createThread = threadId === 'new';
       if (createThread) threadId = newId('thread');
       // The thread is checked (one of this deployment's, not deleted) in the transaction that posts the message.
-      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments, { createThread }).catch((error: unknown) => {
+      const response = (run: Pick<SubmitResult['run'], 'id' | 'status'>) => ({ run_id: run.id, deployment_id: deployment.id, thread_id: threadId, status: run.status });
+      // With an Idempotency-Key, the response is recorded in the commit that posts the message: a retry after a
+      // crash that cut the answer off gets it, and a claim a retry took over posts nothing (api/idempotency.ts).
+      const claim = c.get('idempotencyClaim');
+      const idempotency = claim && { ...claim, response: (result: SubmitResult) => ({ statusCode: 202, body: JSON.stringify(response(result.run)) }) };
+      const { run } = await services.runs.submit(deployment, threadId, body.content, body.attachments, { createThread, ...(idempotency ? { idempotency } : {}) }).catch((error: unknown) => {
+        if (error instanceof IdempotencyClaimLostError) {
+          throw new ApiError('conflict', 'A retry of this request with the same Idempotency-Key took it over; its answer is the one that counts.', 'Idempotency-Key');
+        }
         if (error instanceof ShuttingDownError) {
           // Draining for a graceful shutdown: another node, or this one restarted, takes the message.
           c.header('retry-after', '1');
@@ -44,7 +53,7 @@ export function messageRoutes(): OpenAPIHono<AppEnv> {
         }
         throw error instanceof ThreadNotFoundError ? notFound('thread', threadId, 'thread_id') : error;
       });
-      return c.json({ run_id: run.id, deployment_id: deployment.id, thread_id: threadId, status: run.status }, 202);
+      return c.json(response(run), 202);
     },
   );
   return app;

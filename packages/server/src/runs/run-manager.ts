@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
 import { contextWindowTokens, resolveModel } from '../models/index.ts';
 import type { AttachmentDownload } from '../net/attachment-download.ts';
+import type { IdempotencyClaim } from '../store/idempotency.ts';
 import { runAgent } from '../runtime/hermes.ts';
 import type { BuiltinTool } from '../runtime/tools/tool.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
@@ -79,7 +80,11 @@ export class RunManager {
     threadId: string,
     content: string,
     attachments?: Attachment[],
-    options: { createThread?: boolean } = {},
+    options: {
+      createThread?: boolean;
+      /** The request's Idempotency-Key claim and its response, recorded in the submit's commit. */
+      idempotency?: IdempotencyClaim & { response: (result: SubmitResult) => { statusCode: number; body: string } };
+    } = {},
   ): Promise<SubmitResult> {
     if (this.#draining || this.#stopped) throw new ShuttingDownError();
     const result = await this.#options.store.runs.submitMessage({
@@ -91,6 +96,7 @@ export class RunManager {
       nodeId: this.#options.nodeId,
       leaseMs: this.#options.leaseMs,
       createThread: options.createThread,
+      idempotency: options.idempotency,
     });
     failpoint('submit.after_commit');
     if (!result.folded) this.#start(result.run, deployment);

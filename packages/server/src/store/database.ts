@@ -132,6 +132,8 @@ export interface IdempotencyKeysTable {
   status_code: number | null;
   response_body: string | null;
   created_at: number;
+  /** The token of the claim in progress (or that completed it); null for keys claimed before tokens existed. */
+  claim_token: string | null;
 }
 
 export interface SnapshotsTable {

@@ -4,6 +4,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db, IdempotencyKeysTable } from './database.ts';
+import { randomBase62 } from '../util/ids.ts';
 
 export type IdempotencyRecord = Selectable<IdempotencyKeysTable>;
 
@@ -23,8 +24,18 @@ export class IdempotencyRepository {
     this.#db = db;
   }
 
-  /** Claims the key for this request; returns the existing record instead when someone already holds it. */
-  async claim(accountId: string, key: string, requestHash: string): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }> {
+  /**
+   * Claims the key for this request, with a token of its own, or returns the record that holds it. A claim still
+   * in progress (no response recorded) after `staleAfterMs` is taken to be dead — its server crashed before it
+   * answered — and is taken over by this request (same request hash only) with a new token: the dead claim can
+   * then complete nothing (complete/completeIn check the token).
+   */
+  async claim(
+    accountId: string,
+    key: string,
+    requestHash: string,
+    options: { staleAfterMs?: number } = {},
+  ): Promise<{ claimed: true; token: string } | { claimed: false; existing: IdempotencyRecord }> {
     const now = Date.now();
     await this.#db
       .deleteFrom('idempotency_keys')
@@ -32,29 +43,41 @@ export class IdempotencyRepository {
       .where('key', '=', key)
       .where('created_at', '<', now - IDEMPOTENCY_TTL_MS)
       .execute();
+    const token = randomBase62(20);
     const inserted = await this.#db
       .insertInto('idempotency_keys')
-      .values({ account_id: accountId, key, request_hash: requestHash, status_code: null, response_body: null, created_at: now })
+      .values({ account_id: accountId, key, request_hash: requestHash, status_code: null, response_body: null, created_at: now, claim_token: token })
       .onConflict((conflict) => conflict.columns(['account_id', 'key']).doNothing())
       .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { claimed: true };
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { claimed: true, token };
     const existing = await this.#db
       .selectFrom('idempotency_keys')
       .selectAll()
       .where('account_id', '=', accountId)
       .where('key', '=', key)
       .executeTakeFirst();
-    if (!existing) return this.claim(accountId, key, requestHash);
+    if (!existing) return this.claim(accountId, key, requestHash, options);
+    const stale = options.staleAfterMs !== undefined && existing.status_code === null && existing.created_at < now - options.staleAfterMs;
+    if (stale && existing.request_hash === requestHash) {
+      // Compare-and-set on the claim as it was read: of several retries taking it over at once, one wins.
+      const taken = await this.#db
+        .updateTable('idempotency_keys')
+        .set({ claim_token: token, created_at: now })
+        .where('account_id', '=', accountId)
+        .where('key', '=', key)
+        .where('status_code', 'is', null)
+        .where('created_at', '=', existing.created_at)
+        .where((where) => (existing.claim_token === null ? where('claim_token', 'is', null) : where('claim_token', '=', existing.claim_token)))
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) > 0) return { claimed: true, token };
+      return this.claim(accountId, key, requestHash, options);
+    }
     return { claimed: false, existing };
   }
 
-  async complete(accountId: string, key: string, statusCode: number, responseBody: string): Promise<void> {
-    await this.#db
-      .updateTable('idempotency_keys')
-      .set({ status_code: statusCode, response_body: responseBody })
-      .where('account_id', '=', accountId)
-      .where('key', '=', key)
-      .execute();
+  /** Records the response of the claim `token` (a claim taken over meanwhile records nothing). */
+  async complete(accountId: string, key: string, token: string, statusCode: number, responseBody: string): Promise<void> {
+    await completeIn(this.#db, { accountId, key, token, statusCode, responseBody });
   }
 
   /**
@@ -76,10 +99,51 @@ export class IdempotencyRepository {
     return deleted;
   }
 
-  /** Frees the key after a server error, so that a retry runs the request again. */
-  async release(accountId: string, key: string): Promise<void> {
-    await this.#db.deleteFrom('idempotency_keys').where('account_id', '=', accountId).where('key', '=', key).execute();
+  /** Frees the key after a server error, so that a retry runs the request again (unless another claim holds it now). */
+  async release(accountId: string, key: string, token: string): Promise<void> {
+    await this.#db
+      .deleteFrom('idempotency_keys')
+      .where('account_id', '=', accountId)
+      .where('key', '=', key)
+      .where('claim_token', '=', token)
+      .where('status_code', 'is', null)
+      .execute();
   }
+}
+
+/** An idempotency key's claim as a handler holds it: completed in the commit of the request's effect (completeIn). */
+export interface IdempotencyClaim {
+  accountId: string;
+  key: string;
+  token: string;
+}
+
+/** The claim was taken over by a retry (its holder was thought dead): this request must not take effect. */
+export class IdempotencyClaimLostError extends Error {
+  constructor(key: string) {
+    super(`the Idempotency-Key ${key} was taken over by a retry of this request`);
+    this.name = 'IdempotencyClaimLostError';
+  }
+}
+
+/**
+ * Records a claim's response inside `trx`, the transaction of the request's effect: the effect and its recorded
+ * response commit together, so a crash after the commit leaves a retry the response, and a crash before it leaves
+ * no effect. Returns false when the claim is no longer this token's (completeIn's caller then rolls back).
+ */
+export async function completeIn(
+  trx: Db,
+  claim: IdempotencyClaim & { statusCode: number; responseBody: string },
+): Promise<boolean> {
+  const updated = await trx
+    .updateTable('idempotency_keys')
+    .set({ status_code: claim.statusCode, response_body: claim.responseBody })
+    .where('account_id', '=', claim.accountId)
+    .where('key', '=', claim.key)
+    .where('claim_token', '=', claim.token)
+    .where('status_code', 'is', null)
+    .executeTakeFirst();
+  return Number(updated.numUpdatedRows) > 0;
 }
 
 export interface IdempotencySweeper {

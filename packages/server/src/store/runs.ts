@@ -2,6 +2,7 @@
 // while it is active are queued as its inputs (steering) in the same transaction that checks for it,
 // so a message is never lost between "the run looked finished" and "the run finished".
 import type { Selectable } from 'kysely';
+import { completeIn, IdempotencyClaimLostError, type IdempotencyClaim } from './idempotency.ts';
 import { failpoint } from '../util/failpoints.ts';
 import { newId } from '../util/ids.ts';
 import type { Db, Dialect, RunsTable } from './database.ts';
@@ -236,6 +237,8 @@ export class RunRepository {
     nodeId: string;
     leaseMs: number;
     createThread?: boolean | undefined;
+    /** The request's Idempotency-Key claim: its response is recorded in this transaction (completeIn). */
+    idempotency?: (IdempotencyClaim & { response: (result: SubmitResult) => { statusCode: number; body: string } }) | undefined;
   }): Promise<SubmitResult> {
     return this.#db.transaction().execute(async (trx) => {
       if (input.createThread) {
@@ -249,6 +252,12 @@ export class RunRepository {
         );
       }
       const result = await this.#submitIn(trx, input);
+      if (input.idempotency) {
+        const { response, ...claim } = input.idempotency;
+        const { statusCode, body } = response(result);
+        // A retry took the key over: this message must not be posted twice.
+        if (!(await completeIn(trx, { ...claim, statusCode, responseBody: body }))) throw new IdempotencyClaimLostError(claim.key);
+      }
       failpoint('submit.before_commit');
       return result;
     });

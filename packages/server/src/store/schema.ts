@@ -82,6 +82,11 @@ const MIGRATIONS: string[][] = [
     // The sweeper of expired idempotency keys (store/idempotency.ts) finds them by age.
     `CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)`,
   ],
+  [
+    // Each claim of an idempotency key has a token of its own (store/idempotency.ts): a claim whose holder died is
+    // taken over with a new token, and a completion counts only with the token that claimed.
+    `ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT`,
+  ],
 ];
 
 /**

@@ -140,7 +140,7 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
       const runPath = `/v1/deployments/${deployment.deployment_id}/runs/${run.body.run_id}`;
       await eventually(async () => (await nodeA.request('GET', runPath)).body.status === 'completed', 15_000, 'the run to end on node A');
       // Node C's database stays out of reach a while longer: its stream holds on.
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
       expect(onC.ended).toBe(false);
       proxy.restore();
       await onC.waitFor((event) => event.data.run_id === run.body.run_id && event.type === 'run_status' && event.data.status === 'completed', 20_000);

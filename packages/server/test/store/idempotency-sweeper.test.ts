@@ -28,8 +28,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     async function claimKeys(prefix: string, count: number): Promise<string[]> {
       const keys = Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
       for (const key of keys) {
-        expect(await store.idempotency.claim('acct_a', key, 'hash')).toEqual({ claimed: true });
-        await store.idempotency.complete('acct_a', key, 201, '{}');
+        const claim = await store.idempotency.claim('acct_a', key, 'hash');
+        expect(claim).toMatchObject({ claimed: true, token: expect.any(String) });
+        await store.idempotency.complete('acct_a', key, (claim as { token: string }).token, 201, '{}');
       }
       return keys;
     }
