@@ -17,7 +17,7 @@ import type { RunRecord, SubmitResult } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
 import type { Attachment } from '../store/threads.ts';
 import { failpoint } from '../util/failpoints.ts';
-import { isHandoff, LeaseLostError, RunJournal, ShutdownHandoff } from './run-journal.ts';
+import { isHandoff, LeaseLostError, RunJournal, ShutdownHandoff, type RunJournalOptions } from './run-journal.ts';
 
 export interface RunManagerOptions {
   store: Store;
@@ -148,13 +148,7 @@ export class RunManager {
   #start(run: RunRecord, deployment: DeploymentRecord): void {
     if (this.#active.has(run.id) || this.#stopped) return;
     const controller = new AbortController();
-    const journal = new RunJournal({
-      store: this.#options.store,
-      events: this.#options.events,
-      run,
-      nodeId: this.#options.nodeId,
-      leaseMs: this.#options.leaseMs,
-      logger: this.#options.logger,
+    const journal = this.#journal(run, {
       // A write refused by the fence, or a lease not renewed for a lease period: stop the model stream and the
       // commands (they honour the signal); the run stays with whoever holds it now.
       onLeaseLost: (error) => controller.abort(error),
@@ -281,15 +275,14 @@ export class RunManager {
     return claimed.length;
   }
 
+  /** The journal of this node's attempt at `run` (the run as it was claimed: its attempt is the fence). */
+  #journal(run: RunRecord, callbacks: Pick<RunJournalOptions, 'onLeaseLost' | 'onCancelRequested'> = {}): RunJournal {
+    const { store, events, nodeId, leaseMs, logger } = this.#options;
+    return new RunJournal({ store, events, run, nodeId, leaseMs, logger, ...callbacks });
+  }
+
   async #resume(run: RunRecord, maxAttempts: number): Promise<void> {
-    const journal = new RunJournal({
-      store: this.#options.store,
-      events: this.#options.events,
-      run,
-      nodeId: this.#options.nodeId,
-      leaseMs: this.#options.leaseMs,
-      logger: this.#options.logger,
-    });
+    const journal = this.#journal(run);
     const deployment = await this.#options.store.deployments.getById(run.deployment_id);
     if (!deployment) {
       await journal.failBeforeStart({ type: 'not_found', message: 'The deployment was deleted.' }).catch((error: unknown) => {

@@ -13,6 +13,7 @@
 // with a user message, keep every tool call with its result, and fit whenever the system prompt leaves room.
 import type { LanguageModel } from 'ai';
 import type { HistoryEntry } from '../store/threads.ts';
+import { sliceAtCodePoint } from '../util/text.ts';
 
 /** Share of the context window the prompt (system prompt and messages) may fill. */
 const COMPACT_AT = 0.7;
@@ -545,17 +546,4 @@ function preview(text: string, keep: number, note: string): string {
   const tail = sliceAtCodePoint(text, text.length - (keep - head.length), text.length);
   const omitted = text.length - head.length - tail.length;
   return `${head}\n[… ${omitted.toLocaleString('en-US')} ${note} …]\n${tail}`;
-}
-
-/** `text.slice(start, end)` without splitting a surrogate pair at either end. */
-function sliceAtCodePoint(text: string, start: number, end: number): string {
-  const isLowSurrogate = (index: number): boolean => {
-    const code = text.charCodeAt(index);
-    return code >= 0xdc00 && code <= 0xdfff;
-  };
-  let from = Math.max(0, start);
-  let to = Math.min(text.length, end);
-  if (from > 0 && from < text.length && isLowSurrogate(from)) from += 1;
-  if (to < text.length && to > 0 && isLowSurrogate(to)) to -= 1;
-  return text.slice(from, Math.max(from, to));
 }

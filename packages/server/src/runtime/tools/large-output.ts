@@ -4,6 +4,7 @@
 import { WORKSPACE_PATH } from '../../sandbox/sandbox.ts';
 import { describeFailure, writeSandboxFile } from './sandbox-files.ts';
 import type { ToolContext } from './tool.ts';
+import { sliceAtCodePoint } from '../../util/text.ts';
 
 export const TOOL_OUTPUT_DIRECTORY = `${WORKSPACE_PATH}/.herm/tool-output`;
 
@@ -51,17 +52,4 @@ export async function limitLargeOutput(
 function safeFileName(toolCallId: string): string {
   const cleaned = toolCallId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100);
   return cleaned || 'tool-call';
-}
-
-/** `text.slice(start, end)` without splitting a surrogate pair at either end. */
-function sliceAtCodePoint(text: string, start: number, end: number): string {
-  const isLowSurrogate = (index: number): boolean => {
-    const code = text.charCodeAt(index);
-    return code >= 0xdc00 && code <= 0xdfff;
-  };
-  let from = Math.max(0, start);
-  let to = Math.min(text.length, end);
-  if (from > 0 && isLowSurrogate(from)) from += 1;
-  if (to < text.length && isLowSurrogate(to)) to -= 1;
-  return text.slice(from, Math.max(from, to));
 }
