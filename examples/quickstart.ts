@@ -1,5 +1,6 @@
 // The quickstart of the Herm docs, verbatim; only the server comes from the environment (HERM_BASE_URL).
 // Run against a local server: PRISM_API_KEY=… HERM_BASE_URL=http://127.0.0.1:8787 node examples/quickstart.ts
+// (every example here runs that way and exits 0: packages/sdk/test/examples.e2e.test.ts)
 import Herm from "herm";
 
 const herm = new Herm(); // reads PRISM_API_KEY
@@ -26,7 +27,8 @@ const run = await herm.deployments.messages.send(deployment.deployment_id, {
 
 console.log(run.run_id, run.status); // "run_4mPx81", "running"
 
-for await (const event of stream) {
+// The run's events, ending after its final run_status; the stream closes then, and the script exits.
+for await (const event of stream.untilRunComplete(run.run_id)) {
   switch (event.type) {
     case "token":
       process.stdout.write(event.delta);

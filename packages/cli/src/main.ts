@@ -1,6 +1,6 @@
 // The `herm` command: serve, keys, secrets, chat.
 import { parseArgs } from 'node:util';
-import { DEFAULT_ACCOUNT_ID, loadConfig, openStore, SCOPES, SecretCipher, startServer, ConfigError } from '@herm/server';
+import { DEFAULT_ACCOUNT_ID, ListenError, loadConfig, openStore, SCOPES, SecretCipher, startServer, ConfigError } from '@herm/server';
 
 const USAGE = `Usage: herm <command> [options]
 
@@ -14,7 +14,7 @@ Commands:
   chat <deployment_id> [--thread thr_…]
                                       Talk to a deployment in the terminal (uses PRISM_API_KEY, HERM_BASE_URL)
 
-Environment: PORT, HOST, HERM_DATA_DIR, DATABASE_URL, HERM_ADMIN_KEY, LOG_LEVEL (see README).`;
+Environment: PORT, HOST, HERM_DATA_DIR, DATABASE_URL, HERM_ADMIN_KEY, LOG_LEVEL, LOG_FORMAT (see README).`;
 
 class UsageError extends Error {}
 
@@ -26,7 +26,15 @@ async function readStdin(): Promise<string> {
 
 async function serveCommand(): Promise<void> {
   // processHandlers: unhandled rejections are logged, uncaught exceptions logged and exit 1 (util/process-handlers.ts).
-  const server = await startServer(loadConfig(), { processHandlers: true });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(loadConfig(), { processHandlers: true });
+  } catch (error) {
+    // The port taken (EADDRINUSE) and the like: one line naming the setting, no stack.
+    if (!(error instanceof ListenError)) throw error;
+    process.stderr.write(`herm: ${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`Herm is listening on ${server.url} (store: ${server.services.store.dialect})\n`);
   let stopping = false;
   const stop = (signal: string) => {

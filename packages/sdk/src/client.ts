@@ -18,13 +18,14 @@ import { CursorPage, PagePromise, type CursorPageResponse } from './core/paginat
 import type { FinalRequestOptions, QueryParams, RequestOptions } from './core/request-options.ts';
 import { isRetryable, retryDelay } from './core/retry.ts';
 import { readEnv } from './internal/env.ts';
+import { anySignal, randomUUID } from './internal/platform.ts';
 import { sleep } from './internal/sleep.ts';
 import { Deployments } from './resources/deployments/deployments.ts';
 import { Files } from './resources/files.ts';
 import { Secrets } from './resources/secrets.ts';
 import { Snapshots } from './resources/snapshots.ts';
 import { Threads } from './resources/threads.ts';
-import { VERSION } from './version.ts';
+import { API_VERSION_HEADER, apiVersionMismatch, VERSION } from './version.ts';
 
 export const DEFAULT_BASE_URL = 'http://localhost:8787/v1';
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -228,10 +229,15 @@ export class Herm {
       if (userSignal?.aborted) throw new APIUserAbortError({ cause: userSignal.reason });
       const timeoutController = new AbortController();
       const timer = setTimeout(() => timeoutController.abort(), timeout);
-      const signal = userSignal ? AbortSignal.any([userSignal, timeoutController.signal]) : timeoutController.signal;
+      const signal = userSignal ? anySignal([userSignal, timeoutController.signal]) : timeoutController.signal;
       let error: APIError;
       try {
         const response = await this.#fetch(url, { method: options.method, headers, body, signal });
+        const mismatch = apiVersionMismatch(response.headers.get(API_VERSION_HEADER));
+        if (mismatch !== undefined) {
+          response.body?.cancel().catch(() => {});
+          throw new HermError(mismatch);
+        }
         if (response.ok) return await read(response);
         error = APIError.generate(response.status, await readErrorBody(response), response.headers);
       } catch (cause) {
@@ -260,7 +266,7 @@ export class Herm {
     };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     // One key per logical request, reused by its retries, so the server can tell a retry from a new call.
-    if (options.method === 'POST') headers['Idempotency-Key'] = options.idempotencyKey ?? crypto.randomUUID();
+    if (options.method === 'POST') headers['Idempotency-Key'] = options.idempotencyKey ?? randomUUID();
     return { ...headers, ...this.#defaultHeaders, ...options.headers };
   }
 }

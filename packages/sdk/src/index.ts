@@ -20,4 +20,4 @@ export { CursorPage, PagePromise, type CursorPageResponse } from './core/paginat
 export { EventStream } from './core/streaming.ts';
 export type { RequestOptions } from './core/request-options.ts';
 export * from './resources/index.ts';
-export { VERSION } from './version.ts';
+export { VERSION, API_VERSION } from './version.ts';

@@ -118,6 +118,10 @@ const configSchema = z.object({
     'A thread workspace of a deployment with sandbox.persistent_filesystem false is removed after this long without a run or Files API call in it',
   ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z
+    .enum(['auto', 'pretty', 'json'])
+    .default('auto')
+    .describe('pretty: one coloured line per event; json: pino JSON lines; auto: pretty when stderr is a terminal, else json'),
 });
 
 export type Config = z.infer<typeof configSchema> & { dataDir: string };

@@ -1,5 +1,5 @@
 export { loadConfig, type Config, ConfigError } from './config.ts';
-export { startServer, type RunningServer, type StartOptions } from './server.ts';
+export { ListenError, startServer, type RunningServer, type StartOptions } from './server.ts';
 export { openStore } from './store/open-store.ts';
 export { SCOPES, type Scope } from './api/auth.ts';
 export { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';

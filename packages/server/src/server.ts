@@ -1,10 +1,10 @@
 // Builds the services and serves the API: `herm serve` and the tests both start Herm through here.
 import fs from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import type { LanguageModel } from 'ai';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createApiServer } from './api/http-server.ts';
 import { createApp } from './api/app.ts';
 import { KeyVerifier, SCOPES } from './api/auth.ts';
@@ -34,6 +34,9 @@ import type { Services } from './services.ts';
 import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
 import { startIdempotencySweeper } from './store/idempotency.ts';
 import { openStore } from './store/open-store.ts';
+import { createServerLogger } from './logging/log-output.ts';
+import { DEFAULT_MODEL, parseModelName, type ModelProvider } from './models/index.ts';
+import { readEnvironmentValue } from './models/model-config.ts';
 import { enabledFailpoints } from './util/failpoints.ts';
 import { randomBase62 } from './util/ids.ts';
 import { startIdleMemoryReclaimer } from './util/idle-memory.ts';
@@ -87,8 +90,85 @@ async function bootstrapKeys(services: Services): Promise<string | undefined> {
   return store.accounts.createFirstKey({ accountId: DEFAULT_ACCOUNT_ID, scopes: [...SCOPES], name: 'admin (first start)' });
 }
 
+/** A start that could not listen (the port taken, the address not this machine's): one line naming the setting. */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host}:${port}`;
+  if (error.code === 'EADDRINUSE') return new ListenError(`port ${port} on ${host} is already in use (PORT=${port}, HOST=${host}): stop what listens there or set PORT to a free port`, error.code);
+  if (error.code === 'EACCES') return new ListenError(`not allowed to listen on ${where} (PORT=${port}): ports below 1024 need root; set PORT to 1024 or above`, error.code);
+  if (error.code === 'EADDRNOTAVAIL') return new ListenError(`${host} is not an address of this machine (HOST=${host})`, error.code);
+  return new ListenError(`cannot listen on ${where} (PORT, HOST): ${error.message}`, error.code);
+}
+
+/** Listens on host:port and lets go again: a ListenError when that is not possible. */
+function probeListen(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, host, port)));
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/**
+ * The first start's admin key: a block that stands out, saying it is shown once and where it is not kept (the store
+ * keeps only a hash of it). Framed on a terminal; the key ends the first line either way (tests and scripts read it there).
+ */
+export function adminKeyAnnouncement(key: string, framed: boolean): string {
+  const first = 'Created an admin API key (shown once, store it now): ';
+  const rest = [
+    'Herm keeps only a hash of it: the key itself is not in the database, the data directory or the logs,',
+    'and cannot be shown again (lost: ./herm keys create --scopes … makes another).',
+  ];
+  if (!framed) return [`${first}${key}`, ...rest].join('\n');
+  const width = Math.max(first.length + key.length, ...rest.map((line) => line.length));
+  const bold = (text: string) => `\u001b[1;33m${text}\u001b[0m`;
+  const row = (text: string, length = text.length) => `${bold('┃')} ${text}${' '.repeat(width - length)} ${bold('┃')}`;
+  return [
+    bold(`┏${'━'.repeat(width + 2)}┓`),
+    row(`${first}${bold(key)}`, first.length + key.length),
+    ...rest.map((line) => row(line)),
+    bold(`┗${'━'.repeat(width + 2)}┛`),
+  ].join('\n');
+}
+
+/** The setting that makes each provider usable (an OpenAI-compatible server needs its URL; a key is optional). */
+const PROVIDER_SETTINGS: Record<ModelProvider, string> = {
+  anthropic: 'ANTHROPIC_API_KEY',
+  openai: 'OPENAI_API_KEY',
+  google: 'GOOGLE_GENERATIVE_AI_API_KEY',
+  'openai-compatible': 'OPENAI_COMPATIBLE_BASE_URL',
+};
+const PROVIDER_KEY_VARIABLES = Object.values(PROVIDER_SETTINGS);
+
+/** At start: which model provider keys are set (names, never values), the default model, a warning without any. */
+export function logModelProviders(logger: Logger, environment: Record<string, string | undefined>): void {
+  const set = PROVIDER_KEY_VARIABLES.filter((variable) => readEnvironmentValue(environment, variable) !== undefined);
+  const defaultKey = PROVIDER_SETTINGS[parseModelName(DEFAULT_MODEL).provider];
+  const fields = { providerKeys: set, defaultModel: DEFAULT_MODEL };
+  if (set.length === 0) {
+    logger.warn(
+      fields,
+      `no model provider key is set (${PROVIDER_KEY_VARIABLES.join(', ')}): every run ends in configuration_error until one is set in the server's environment; deployments without a model get ${DEFAULT_MODEL} (needs ${defaultKey})`,
+    );
+    return;
+  }
+  logger.info(fields, `model provider keys set: ${set.join(', ')}; deployments without a model get ${DEFAULT_MODEL}`);
+  if (!set.includes(defaultKey)) {
+    logger.warn(fields, `${defaultKey} is not set: deployments without a model (${DEFAULT_MODEL}) end their runs in configuration_error; give them a model of a provider set here`);
+  }
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const logger = options.logger ?? pino({ level: config.LOG_LEVEL }, pino.destination(2));
+  const logger = options.logger ?? createServerLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  // A port in use is told before anything is opened or created (the first start's admin key among them).
+  if (config.PORT !== 0) await probeListen(config.HOST, config.PORT);
   const failpoints = enabledFailpoints();
   if (failpoints.length > 0) logger.warn({ failpoints }, 'failpoints are on (HERM_FAILPOINTS): this process kills itself at the run.* and submit.* ones, and injects the faults of process.* ones');
   const filesSettings = loadFilesSettings(options.environment ?? process.env);
@@ -197,8 +277,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const createdAdminKey = await bootstrapKeys(services);
   if (createdAdminKey) {
     const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
-    announce(`Created an admin API key (shown once, store it now): ${createdAdminKey}`);
+    announce(adminKeyAnnouncement(createdAdminKey, Boolean(process.stdout.isTTY) && !options.announce));
   }
+  logModelProviders(logger, options.modelEnvironment ?? process.env);
 
   await deployments.resumeProvisioning();
   // Embedded mode is one process: every run still marked running was interrupted and is ours to resume.
@@ -220,10 +301,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
 
   const app = createApp(services);
-  const server: ServerType = await new Promise((resolve) => {
+  const server: ServerType = await new Promise((resolve, reject) => {
     // @hono/node-server's listener on node:http, answering what never reaches the app in JSON too (http-server.ts).
     const instance = createApiServer(app.fetch, config.HOST);
-    instance.listen(config.PORT, config.HOST, () => resolve(instance));
+    const onError = (error: NodeJS.ErrnoException) => reject(listenError(error, config.HOST, config.PORT));
+    instance.once('error', onError);
+    instance.listen(config.PORT, config.HOST, () => {
+      instance.off('error', onError);
+      resolve(instance);
+    });
   });
   const address = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;

@@ -101,6 +101,31 @@ export class EventStream<Event extends { readonly id: string }> implements Async
     this.controller.abort();
   }
 
+  /**
+   * The events of one run, as they arrive, ending after the run's first `run_status` event other than
+   * `running` (`completed`, `error` or `waiting_on_human`); events of other runs are skipped. The stream is
+   * closed when this ends, or when the loop over it is left early. Like the stream, iterate it once.
+   *
+   * @example
+   * const stream = await herm.deployments.events.stream(deploymentId);
+   * const run = await herm.deployments.messages.send(deploymentId, { content: 'Hello' });
+   * for await (const event of stream.untilRunComplete(run.run_id)) {
+   *   if (event.type === 'token') process.stdout.write(event.delta);
+   * }
+   */
+  async *untilRunComplete(runId: string): AsyncGenerator<Event, void, undefined> {
+    try {
+      for await (const event of this) {
+        const { run_id, type, status } = event as { run_id?: unknown; type?: unknown; status?: unknown };
+        if (run_id !== runId) continue;
+        yield event;
+        if (type === 'run_status' && status !== 'running') return;
+      }
+    } finally {
+      this.abort();
+    }
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Event> {
     if (this.#iterated) {
       throw new HermError('This stream has already been iterated; open a new one to read events again.');

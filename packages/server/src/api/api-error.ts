@@ -1,4 +1,10 @@
-// The one error type of the API. Rendered by one handler as {"error":{type,message,param?,request_id}}.
+// The one error type of the API. Rendered by one handler as {"error":{type,message,param?,errors?,request_id}}.
+
+/** One bad field of a validation error: every one is listed in `errors`, the first also in `param`/`message`. */
+export interface FieldError {
+  param: string;
+  message: string;
+}
 
 export type ErrorType =
   | 'validation_error'
@@ -6,6 +12,7 @@ export type ErrorType =
   | 'insufficient_credits'
   | 'forbidden'
   | 'not_found'
+  | 'method_not_allowed'
   | 'conflict'
   | 'deployment_not_ready'
   | 'invalid_skill'
@@ -14,33 +21,41 @@ export type ErrorType =
   | 'rate_limited'
   | 'server_error';
 
-const STATUS_BY_TYPE: Record<ErrorType, number> = {
-  validation_error: 400,
-  unauthorized: 401,
-  insufficient_credits: 402,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  deployment_not_ready: 409,
-  invalid_skill: 422,
-  invalid_secret_ref: 422,
-  payload_too_large: 413,
-  rate_limited: 429,
-  server_error: 500,
+/** Every error type with its status and meaning: the error table of /v1/docs and the README. */
+export const ERROR_TYPES: Record<ErrorType, { status: number; meaning: string }> = {
+  validation_error: { status: 400, meaning: 'The request body or parameters are invalid: param names the first bad field, errors lists them all' },
+  unauthorized: { status: 401, meaning: 'The API key is missing, invalid, or revoked' },
+  insufficient_credits: { status: 402, meaning: 'Not enough credits to run the requested operation' },
+  forbidden: { status: 403, meaning: 'The API key does not have the required scope' },
+  not_found: { status: 404, meaning: 'The requested deployment, thread, run, secret, snapshot or file (or route) does not exist' },
+  method_not_allowed: { status: 405, meaning: 'The path exists but does not take this method; the Allow header lists the ones it takes' },
+  conflict: { status: 409, meaning: 'The request conflicts with the current state (an Idempotency-Key still at work, a secret still in use)' },
+  deployment_not_ready: { status: 409, meaning: 'The deployment is still provisioning (retry after retry-after), or failed to' },
+  payload_too_large: { status: 413, meaning: 'The request body is larger than the server accepts' },
+  invalid_skill: { status: 422, meaning: 'A skill file could not be fetched or parsed' },
+  invalid_secret_ref: { status: 422, meaning: 'A secret reference does not exist or is not accessible' },
+  rate_limited: { status: 429, meaning: 'Too many requests: back off and retry' },
+  server_error: { status: 500, meaning: 'An unexpected error occurred on the server (503 while it shuts down)' },
 };
 
 export class ApiError extends Error {
   readonly type: ErrorType;
   readonly status: number;
   readonly param: string | undefined;
+  /** Every bad field of a validation error, the first being `param`/`message`; set by fromZodError. */
+  errors: FieldError[] | undefined;
+  /** The methods the path takes, for a 405 method_not_allowed (its Allow header). */
+  allow: string[] | undefined;
 
   /** `status` overrides the type's usual status where the docs pair them differently (413 validation_error). */
   constructor(type: ErrorType, message: string, param?: string, status?: number) {
     super(message);
     this.name = 'ApiError';
     this.type = type;
-    this.status = status ?? STATUS_BY_TYPE[type];
+    this.status = status ?? ERROR_TYPES[type].status;
     this.param = param;
+    this.errors = undefined;
+    this.allow = undefined;
   }
 }
 
@@ -48,6 +63,20 @@ export function validationError(param: string, message: string): ApiError {
   return new ApiError('validation_error', message, param);
 }
 
+/** A validation error naming every bad field at once; the first is its `param` and `message`. */
+export function validationErrors(errors: [FieldError, ...FieldError[]]): ApiError {
+  const error = validationError(errors[0].param, errors[0].message);
+  error.errors = errors;
+  return error;
+}
+
 export function notFound(what: string, id: string, param?: string): ApiError {
   return new ApiError('not_found', `No ${what} found with id '${id}'.`, param);
+}
+
+/** 405: the path exists but not with this method; `allow` lists the methods it takes (the Allow header). */
+export function methodNotAllowed(method: string, path: string, allow: string[]): ApiError {
+  const error = new ApiError('method_not_allowed', `${method} is not allowed on ${path}: use ${allow.join(', ')}.`);
+  error.allow = allow;
+  return error;
 }

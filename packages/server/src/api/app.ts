@@ -4,11 +4,13 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Services } from '../services.ts';
 import { randomBase62 } from '../util/ids.ts';
-import { ApiError, validationError } from './api-error.ts';
+import { allowedMethods } from './allowed-methods.ts';
+import { ApiError, methodNotAllowed, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { authenticate, requireScope } from './auth.ts';
 import { deploymentRoutes } from './deployments.ts';
 import { fromZodError, renderError } from './errors.ts';
+import { addExamples, EVENT_TYPES, eventSchemaName } from './examples.ts';
 import { fileRoutes, isFileUpload } from './files.ts';
 import { idempotency } from './idempotency.ts';
 import { eventRoutes } from './events.ts';
@@ -45,6 +47,18 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     c.set('services', services);
     await next();
     c.header('x-request-id', requestId);
+    c.header('herm-api-version', OPENAPI_INFO.info.version); // the SDK checks it against the version it speaks (packages/sdk/src/version.ts)
+  });
+
+  // A known path with the wrong method is a 405 naming the right ones, before authentication and body checks
+  // (a PUT to a GET-only path is not a "send JSON" 400). The table is built at the first request, when every
+  // route is registered.
+  let methodsOf: ((path: string) => string[] | undefined) | undefined;
+  app.use('*', async function rejectWrongMethod(c, next) {
+    methodsOf ??= allowedMethods(app.routes);
+    const allow = methodsOf(c.req.path);
+    if (allow && !allow.includes(c.req.method)) throw methodNotAllowed(c.req.method, c.req.path, allow);
+    await next();
   });
 
   const limitJsonBody = bodyLimit({
@@ -84,11 +98,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   }
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
-  app.doc31('/v1/openapi.json', (c) => ({ ...OPENAPI_INFO, servers: [{ url: new URL(c.req.url).origin }] }));
-  app.get('/v1/docs', (c) => {
-    const document = app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: new URL(c.req.url).origin }] });
-    return c.html(renderReferencePage(document));
-  });
+  // The SSE payloads are no route's response: registered so the document (and x-events) can refer to them.
+  for (const { event, schema } of EVENT_TYPES) app.openAPIRegistry.register(eventSchemaName(event), schema);
+  // The document with the examples of examples.ts (curl, SDK, responses, SSE events); /v1/docs renders the same one.
+  const document = (origin: string) =>
+    addExamples(app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: origin }] }) as Record<string, any>, origin);
+  app.get('/v1/openapi.json', (c) => c.json(document(new URL(c.req.url).origin)));
+  app.get('/v1/docs', (c) => c.html(renderReferencePage(document(new URL(c.req.url).origin))));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.notFound((c) => {

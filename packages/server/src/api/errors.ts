@@ -1,8 +1,8 @@
-// Rendering of every failure as {"error":{type,message,param?,request_id}}; zod issues name the field.
+// Rendering of every failure as {"error":{type,message,param?,errors?,request_id}}; zod issues name every bad field.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ZodError } from 'zod';
-import { ApiError, validationError } from './api-error.ts';
+import { ApiError, validationError, validationErrors, type FieldError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 
 export function paramOf(path: ReadonlyArray<PropertyKey>): string {
@@ -11,19 +11,30 @@ export function paramOf(path: ReadonlyArray<PropertyKey>): string {
 
 export function fromZodError(error: ZodError, prefix?: string): ApiError {
   // An unknown key usually explains the other issues (a typo for a required field), so it is named first.
-  const issue = error.issues.find((candidate) => candidate.code === 'unrecognized_keys') ?? error.issues[0];
-  if (!issue) return validationError(prefix ?? 'body', 'Invalid request.');
-  const path = prefix ? [prefix, ...issue.path] : [...issue.path];
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0] ?? '';
-    return validationError(paramOf([...path, key]), `Unknown parameter: ${paramOf([...path, key])}.`);
+  const issues = [...error.issues.filter((issue) => issue.code === 'unrecognized_keys'), ...error.issues.filter((issue) => issue.code !== 'unrecognized_keys')];
+  const fields: FieldError[] = [];
+  const seen = new Set<string>();
+  const add = (field: FieldError) => {
+    if (seen.has(field.param)) return;
+    seen.add(field.param);
+    fields.push(field);
+  };
+  for (const issue of issues) {
+    const path = prefix ? [prefix, ...issue.path] : [...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) add({ param: paramOf([...path, key]), message: `Unknown parameter: ${paramOf([...path, key])}.` });
+      continue;
+    }
+    const param = path.length > 0 ? paramOf(path) : 'body';
+    let message = issue.message;
+    // Zod 4 leaves the input out of issues; its message says what was received.
+    if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) message = `Missing required parameter: ${param}.`;
+    else message = `Invalid ${param}: ${message}`;
+    add({ param, message: message.endsWith('.') ? message : `${message}.` });
   }
-  const param = path.length > 0 ? paramOf(path) : 'body';
-  let message = issue.message;
-  // Zod 4 leaves the input out of issues; its message says what was received.
-  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) message = `Missing required parameter: ${param}.`;
-  else message = `Invalid ${param}: ${message}`;
-  return validationError(param, message.endsWith('.') ? message : `${message}.`);
+  const [first, ...rest] = fields;
+  if (!first) return validationError(prefix ?? 'body', 'Invalid request.');
+  return validationErrors([first, ...rest]);
 }
 
 export function renderError(error: unknown, c: Context<AppEnv>): Response {
@@ -38,10 +49,15 @@ export function renderError(error: unknown, c: Context<AppEnv>): Response {
     c.get('services')?.logger.error({ err: error, requestId }, 'unhandled error');
     apiError = new ApiError('server_error', 'An unexpected error occurred on the server.');
   }
-  const body: { error: { type: string; message: string; param?: string; request_id: string } } = {
+  const body: { error: { type: string; message: string; param?: string; errors?: FieldError[]; request_id: string } } = {
     error: { type: apiError.type, message: apiError.message, request_id: requestId },
   };
   if (apiError.param !== undefined) body.error.param = apiError.param;
+  // A validation error lists every bad field (just the one, for most); the first is also `param`/`message`.
+  if (apiError.type === 'validation_error' && apiError.param !== undefined) {
+    body.error.errors = apiError.errors ?? [{ param: apiError.param, message: apiError.message }];
+  }
+  if (apiError.type === 'method_not_allowed' && apiError.allow) c.header('allow', apiError.allow.join(', '));
   // Provisioning takes seconds: tell clients (the SDK retries 409 deployment_not_ready) when to come back.
   if (apiError.type === 'deployment_not_ready' || apiError.type === 'conflict') c.header('retry-after', '1');
   return c.json(body, apiError.status as 400);

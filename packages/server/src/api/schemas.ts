@@ -370,7 +370,11 @@ export const ErrorResponse = z
     error: z.object({
       type: z.string().openapi({ example: 'validation_error' }),
       message: z.string(),
-      param: z.string().optional(),
+      param: z.string().optional().describe('The (first) request field the error is about'),
+      errors: z
+        .array(z.object({ param: z.string(), message: z.string() }))
+        .optional()
+        .describe('validation_error: every bad field, the first being param and message'),
       request_id: z.string(),
     }),
   })

@@ -381,6 +381,14 @@ export class RunJournal {
     if (finished.finished) {
       this.#ended = true;
       this.stopLease();
+      // The one place a run ends in error (its commit made it so): logged once, for the operator.
+      if (outcome.status === 'error' && outcome.error) {
+        const { deployment_id: deploymentId, id: runId, thread_id: threadId } = this.run;
+        const fields = { deploymentId, runId, threadId, errorType: outcome.error.type, reason: outcome.error.message };
+        // A cancellation is asked for, not a failure.
+        if (outcome.error.type === 'cancelled') this.#options.logger.info(fields, 'run cancelled');
+        else this.#options.logger.warn(fields, `run failed: ${outcome.error.type}: ${outcome.error.message}`);
+      }
     }
     return finished;
   }

@@ -38,8 +38,10 @@ const WAL_AUTOCHECKPOINT_PAGES = 4_000;
 export function openSqliteDatabase(filename: string): DatabaseSync {
   const database = new DatabaseSync(filename);
   // First: another process (the CLI, a second server on the same file) may hold a lock, and switching a fresh
-  // file to WAL needs one of its own.
-  database.exec('PRAGMA busy_timeout = 5000');
+  // file to WAL needs one of its own. 15 s: a process migrating a fresh file on a loaded machine can hold the
+  // write lock for seconds, and a statement that gives up fails its request. (Only contention waits: one server
+  // alone on its file never does.)
+  database.exec('PRAGMA busy_timeout = 15000');
   // WAL lets the CLI (keys, secrets) write while the server runs; NORMAL sync is durable across process
   // crashes (the WAL is fsynced at checkpoints), which is the failure this embedded mode guards against.
   database.exec('PRAGMA journal_mode = WAL');

@@ -95,7 +95,7 @@ const MIGRATIONS: string[][] = [
  */
 const MIGRATION_LOCK_KEY = '7522544566904907634';
 
-/** How long a SQLite migration waits for another process's write lock in all (busy_timeout waits 5 s a try). */
+/** How long a SQLite migration waits for another process's write lock in all (busy_timeout waits 15 s a try). */
 const SQLITE_LOCK_WAIT_MS = 60_000;
 
 /**

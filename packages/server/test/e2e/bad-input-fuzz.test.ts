@@ -34,6 +34,12 @@ function expectTypedAnswer(status: number, responseBody: any, what: string) {
     expect(typeof responseBody?.error?.type, what).toBe('string');
     expect(typeof responseBody?.error?.message, what).toBe('string');
     expect(responseBody.error.request_id, what).toMatch(/^req_/);
+    if (responseBody.error.type === 'validation_error') {
+      // Every bad field is listed; the first is the one `param` and `message` name.
+      expect(responseBody.error.errors?.[0], what).toEqual({ param: responseBody.error.param, message: responseBody.error.message });
+      const params = responseBody.error.errors.map((error: { param: string }) => error.param);
+      expect(new Set(params).size, what).toBe(params.length);
+    }
   }
 }
 
