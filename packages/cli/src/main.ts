@@ -1,22 +1,160 @@
-// The `herm` command: serve, keys, secrets, chat.
-import { parseArgs } from 'node:util';
+// The `herm` command: serve, keys, secrets, deployments, threads, events, chat.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_ACCOUNT_ID, ListenError, loadConfig, openStore, SCOPES, SecretCipher, startServer, ConfigError } from '@herm/server';
+import { CliError, EXIT, reportError, UsageError, type ErrorContext } from './cli-errors.ts';
+import { CLIENT_OPTIONS, createClient, deploymentsCommand, eventsTailCommand, filesCommand, resolveBaseURL, threadsCommand } from './commands/api.ts';
+
+const API_ENV = `Options for commands that talk to the API:
+  --api-key KEY     API key (default: PRISM_API_KEY)
+  --base-url URL    Server URL (default: HERM_BASE_URL, else http://localhost:8787)
+  --json            One JSON object per line, for scripts`;
+
+const EXIT_CODES = `Exit codes: 0 ok, 1 error, 2 usage, 3 auth (missing, refused or unscoped key), 4 not found, 5 server unreachable.`;
 
 const USAGE = `Usage: herm <command> [options]
 
 Commands:
   serve                               Start the server (embedded SQLite + bubblewrap unless DATABASE_URL is set)
-  keys create --scopes a,b [--name N] [--account acct_… | --new-account NAME]
-                                      Create an API key; it is printed once
-  keys list                           List keys (hints only, never the secret)
-  keys revoke <key_id>                Revoke a key
-  secrets create --name N [--value V] Register a connector secret (value from stdin when --value is omitted)
-  chat <deployment_id> [--thread thr_…]
-                                      Talk to a deployment in the terminal (uses PRISM_API_KEY, HERM_BASE_URL)
+  keys create|list|revoke             Manage API keys (on the local data directory)
+  secrets create                      Register a connector secret (on the local data directory)
+  deployments list|get|create|delete  Manage deployments
+  threads list|get                    List a deployment's threads, show one with its messages
+  events tail <deployment_id>         Follow a deployment's events
+  files ls|get|put <deployment_id>    List, read and write a deployment's workspace files
+  chat <deployment_id>                Talk to a deployment in the terminal
 
-Environment: PORT, HOST, HERM_DATA_DIR, DATABASE_URL, HERM_ADMIN_KEY, LOG_LEVEL, LOG_FORMAT (see README).`;
+Run 'herm <command> --help' for a command's options.
 
-class UsageError extends Error {}
+Environment: PRISM_API_KEY, HERM_BASE_URL (API commands); PORT, HOST, HERM_DATA_DIR, DATABASE_URL, HERM_ADMIN_KEY,
+LOG_LEVEL, LOG_FORMAT (serve; see README). HERM_DEBUG=1 prints stack traces of errors.
+
+${EXIT_CODES}`;
+
+/** Help of every command and subcommand; each starts with its Usage: line. */
+const HELP: Record<string, string> = {
+  serve: `Usage: herm serve
+
+Starts the server on HOST:PORT (default 127.0.0.1:8787) with the settings of the environment (see README).
+Ctrl-C stops it gracefully; a second Ctrl-C stops at once.`,
+  keys: `Usage: herm keys <create|list|revoke> [options]
+
+Commands:
+  create --scopes a,b [--name N] [--account acct_… | --new-account NAME]   Create an API key; it is printed once
+  list                                                                    List keys (hints only, never the secret)
+  revoke <key_id>                                                         Revoke a key
+
+Works on the local store (HERM_DATA_DIR or DATABASE_URL), not through the API.`,
+  'keys create': `Usage: herm keys create --scopes a,b [--name N] [--account acct_… | --new-account NAME]
+
+Creates an API key and prints its secret once on stdout. Scopes: ${SCOPES.join(', ')}.`,
+  'keys list': `Usage: herm keys list
+
+Lists keys: id, account, hint, scopes, state, name (tab-separated).`,
+  'keys revoke': `Usage: herm keys revoke <key_id>`,
+  secrets: `Usage: herm secrets create --name N [--value V] [--account acct_…]
+
+Commands:
+  create   Register a connector secret (the value from stdin when --value is omitted); prints its sec_… id`,
+  'secrets create': `Usage: herm secrets create --name N [--value V] [--account acct_…]
+
+Registers a connector secret; the value is read from stdin when --value is omitted. Prints its sec_… id.`,
+  deployments: `Usage: herm deployments <list|get|create|delete> [options]
+
+Commands:
+  list [--customer ID]                                        List deployments
+  get <deployment_id>                                         Show a deployment
+  create --name N --customer ID --system-prompt P [--model M] Create a deployment
+  delete <deployment_id> [--retain-filesystem]                Delete a deployment
+
+${API_ENV}`,
+  'deployments list': `Usage: herm deployments list [--customer ID] [--json]
+
+${API_ENV}`,
+  'deployments get': `Usage: herm deployments get <deployment_id> [--json]
+
+${API_ENV}`,
+  'deployments create': `Usage: herm deployments create --name N --customer ID --system-prompt P [--model provider/model] [--json]
+
+${API_ENV}`,
+  'deployments delete': `Usage: herm deployments delete <deployment_id> [--retain-filesystem] [--json]
+
+${API_ENV}`,
+  threads: `Usage: herm threads <list|get> <deployment_id> [thread_id] [--json]
+
+Commands:
+  list <deployment_id>               List a deployment's threads
+  get <deployment_id> <thread_id>    Show a thread and its messages
+
+${API_ENV}`,
+  'threads list': `Usage: herm threads list <deployment_id> [--json]
+
+${API_ENV}`,
+  'threads get': `Usage: herm threads get <deployment_id> <thread_id> [--json]
+
+${API_ENV}`,
+  events: `Usage: herm events tail <deployment_id> [--thread thr_…] [--json]
+
+Commands:
+  tail   Follow a deployment's events (tokens, tool calls, run status) until Ctrl-C
+
+${API_ENV}`,
+  'events tail': `Usage: herm events tail <deployment_id> [--thread thr_…] [--json]
+
+Follows a deployment's events until Ctrl-C; --json prints each event as one JSON line.
+
+${API_ENV}`,
+  files: `Usage: herm files <ls|get|put> <deployment_id> [path] [options]
+
+Commands:
+  ls <deployment_id> [dir]                      List a directory of the workspace
+  get <deployment_id> <path> [-o FILE]          Print a file (or write it to FILE)
+  put <deployment_id> <path> [LOCAL_FILE|-]     Write a file from LOCAL_FILE or stdin
+
+--thread thr_… picks the thread's workspace of a deployment with one per thread.
+
+${API_ENV}`,
+  'files ls': `Usage: herm files ls <deployment_id> [dir] [--thread thr_…] [--json]
+
+${API_ENV}`,
+  'files get': `Usage: herm files get <deployment_id> <path> [-o FILE] [--thread thr_…]
+
+Writes the file's bytes to stdout, or to FILE with -o.
+
+${API_ENV}`,
+  'files put': `Usage: herm files put <deployment_id> <path> [LOCAL_FILE|-] [--thread thr_…] [--json]
+
+Creates or overwrites <path> in the workspace with LOCAL_FILE, or stdin when it is omitted or -.
+
+${API_ENV}`,
+  chat: `Usage: herm chat <deployment_id> [--thread thr_…|new] [--json]
+
+Talks to a deployment in the terminal: each line you type is a message; the agent's reply streams back.
+/exit or Ctrl-D quits; Ctrl-C cancels a run in progress. --thread new starts a fresh thread.
+
+${API_ENV}`,
+};
+
+const SUBCOMMANDS: Record<string, string[]> = {
+  keys: ['create', 'list', 'revoke'],
+  secrets: ['create'],
+  deployments: ['list', 'get', 'create', 'delete'],
+  threads: ['list', 'get'],
+  events: ['tail'],
+  files: ['ls', 'get', 'put'],
+};
+
+/** parseArgs whose errors (unknown flag, missing value) are usage errors pointing at the command's help. */
+function parse<const T extends ParseArgsConfig['options']>(command: string, args: string[], options: T, allowPositionals = true) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      // Node's message goes on to explain `--`; the first sentence is the error.
+      throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), command);
+    }
+    throw error;
+  }
+}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -52,30 +190,25 @@ async function serveCommand(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function keysCommand(args: string[]): Promise<void> {
-  const [action, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      scopes: { type: 'string' },
-      name: { type: 'string' },
-      account: { type: 'string' },
-      'new-account': { type: 'string' },
-    },
+async function keysCommand(action: string, rest: string[]): Promise<void> {
+  const { values, positionals } = parse(`herm keys ${action}`, rest, {
+    scopes: { type: 'string' },
+    name: { type: 'string' },
+    account: { type: 'string' },
+    'new-account': { type: 'string' },
   });
   const config = loadConfig();
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.DATABASE_URL });
   try {
     if (action === 'create') {
       const scopes = (values.scopes ?? '').split(',').map((scope) => scope.trim()).filter(Boolean);
-      if (scopes.length === 0) throw new UsageError(`--scopes is required, a comma-separated list of: ${SCOPES.join(', ')}`);
+      if (scopes.length === 0) throw new UsageError(`--scopes is required, a comma-separated list of: ${SCOPES.join(', ')}`, 'herm keys create');
       const unknown = scopes.filter((scope) => !(SCOPES as readonly string[]).includes(scope));
-      if (unknown.length > 0) throw new UsageError(`Unknown scope ${unknown.join(', ')}; valid scopes: ${SCOPES.join(', ')}`);
+      if (unknown.length > 0) throw new UsageError(`Unknown scope ${unknown.join(', ')}; valid scopes: ${SCOPES.join(', ')}`, 'herm keys create');
       let accountId = values.account ?? DEFAULT_ACCOUNT_ID;
       if (values['new-account']) accountId = (await store.accounts.createAccount(values['new-account'])).id;
       else if (accountId === DEFAULT_ACCOUNT_ID) await store.accounts.ensureAccount(DEFAULT_ACCOUNT_ID, 'Default account');
-      else if (!(await store.accounts.getAccount(accountId))) throw new UsageError(`No account ${accountId}`);
+      else if (!(await store.accounts.getAccount(accountId))) throw new CliError(`no account ${accountId}`, undefined, EXIT.notFound);
       const { key, secret } = await store.accounts.createKey({ accountId, scopes, name: values.name });
       process.stderr.write(`Created ${key.id} on ${accountId} with scopes ${scopes.join(', ')}. It is shown once:\n`);
       process.stdout.write(`${secret}\n`);
@@ -86,24 +219,20 @@ async function keysCommand(args: string[]): Promise<void> {
       }
     } else if (action === 'revoke') {
       const id = positionals[0];
-      if (!id) throw new UsageError('Usage: herm keys revoke <key_id>');
-      if (!(await store.accounts.revokeKey(id))) throw new UsageError(`No active key ${id}`);
+      if (!id) throw new UsageError('missing <key_id>', 'herm keys revoke');
+      if (!(await store.accounts.revokeKey(id))) throw new CliError(`no active key ${id}`, "list keys with 'herm keys list'", EXIT.notFound);
       process.stderr.write(`Revoked ${id}\n`);
-    } else {
-      throw new UsageError('Usage: herm keys create|list|revoke');
     }
   } finally {
     await store.close();
   }
 }
 
-async function secretsCommand(args: string[]): Promise<void> {
-  const [action, ...rest] = args;
-  const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, value: { type: 'string' }, account: { type: 'string' } } });
-  if (action !== 'create') throw new UsageError('Usage: herm secrets create --name N [--value V]');
-  if (!values.name) throw new UsageError('--name is required');
+async function secretsCommand(rest: string[]): Promise<void> {
+  const { values } = parse('herm secrets create', rest, { name: { type: 'string' }, value: { type: 'string' }, account: { type: 'string' } }, false);
+  if (!values.name) throw new UsageError('--name is required', 'herm secrets create');
   const value = values.value ?? (await readStdin());
-  if (!value) throw new UsageError('The secret value is empty');
+  if (!value) throw new UsageError('the secret value is empty', 'herm secrets create');
   const config = loadConfig();
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.DATABASE_URL });
   try {
@@ -117,30 +246,115 @@ async function secretsCommand(args: string[]): Promise<void> {
   }
 }
 
-async function chatCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { thread: { type: 'string' } } });
-  const deploymentId = positionals[0];
-  if (!deploymentId) throw new UsageError('Usage: herm chat <deployment_id> [--thread thr_…]');
-  const { runChat } = await import('./commands/chat.ts');
-  await runChat({ deploymentId, threadId: values.thread });
+/** Runs an API command: parses its flags, builds the client, and records the URL for error hints. */
+async function apiCommand(path: string, args: string[], context: ErrorContext): Promise<void> {
+  const [command, action] = path.split(' ') as [string, string | undefined];
+  if (command === 'deployments') {
+    const { values, positionals } = parse(`herm ${path}`, args, {
+      ...CLIENT_OPTIONS,
+      customer: { type: 'string' },
+      name: { type: 'string' },
+      'system-prompt': { type: 'string' },
+      model: { type: 'string' },
+      'retain-filesystem': { type: 'boolean' },
+    });
+    context.baseURL = resolveBaseURL(values);
+    await deploymentsCommand(createClient(values), { action: action!, positionals, values });
+  } else if (command === 'threads') {
+    const { values, positionals } = parse(`herm ${path}`, args, CLIENT_OPTIONS);
+    context.baseURL = resolveBaseURL(values);
+    await threadsCommand(createClient(values), { action: action!, positionals, values });
+  } else if (command === 'events') {
+    const { values, positionals } = parse(`herm ${path}`, args, { ...CLIENT_OPTIONS, thread: { type: 'string' } });
+    context.baseURL = resolveBaseURL(values);
+    await eventsTailCommand(createClient(values), { positionals, values });
+  } else if (command === 'files') {
+    const { values, positionals } = parse(`herm ${path}`, args, { ...CLIENT_OPTIONS, thread: { type: 'string' }, output: { type: 'string', short: 'o' } });
+    context.baseURL = resolveBaseURL(values);
+    const readAll = async (): Promise<Uint8Array> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    await filesCommand(createClient(values), { action: action!, positionals, values, readStdin: readAll });
+  } else if (command === 'chat') {
+    const { values, positionals } = parse('herm chat', args, { ...CLIENT_OPTIONS, thread: { type: 'string' } });
+    const deploymentId = positionals[0];
+    if (!deploymentId) throw new UsageError('missing <deployment_id>', 'herm chat');
+    context.baseURL = resolveBaseURL(values);
+    const client = createClient(values);
+    const { runChat } = await import('./commands/chat.ts');
+    await runChat({ deploymentId, threadId: values.thread, client, json: values.json });
+  }
+}
+
+/** `herm keys create --help` → 'keys create'; undefined when the words name no command. */
+function helpTopic(words: string[]): string | undefined {
+  const [command, sub] = words;
+  if (command === undefined) return undefined;
+  if (sub !== undefined && HELP[`${command} ${sub}`]) return `${command} ${sub}`;
+  return HELP[command] ? command : undefined;
+}
+
+function wantsHelp(args: string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
+/** Runs the command line and returns the exit code (serve keeps running; its exit comes from the signals). */
+export async function run(argv: string[]): Promise<number> {
+  const context: ErrorContext = {};
+  try {
+    const [command, ...args] = argv;
+    if (command === undefined || command === '--help' || command === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      return EXIT.ok;
+    }
+    if (command === 'help') {
+      if (args.length === 0) {
+        process.stdout.write(`${USAGE}\n`);
+        return EXIT.ok;
+      }
+      const topic = helpTopic(args);
+      if (!topic) throw new UsageError(`unknown command '${args.join(' ')}'`);
+      process.stdout.write(`${HELP[topic]}\n`);
+      return EXIT.ok;
+    }
+    if (!HELP[command]) throw new UsageError(`unknown command '${command}'`);
+    if (wantsHelp(args)) {
+      const words = [command, ...args.filter((arg) => !arg.startsWith('-'))];
+      process.stdout.write(`${HELP[helpTopic(words) ?? command]}\n`);
+      return EXIT.ok;
+    }
+    const subcommands = SUBCOMMANDS[command];
+    let path = command;
+    let rest = args;
+    if (subcommands) {
+      const [action, ...after] = args;
+      if (action === undefined) throw new UsageError(`missing subcommand: herm ${command} ${subcommands.join('|')}`, `herm ${command}`);
+      if (!subcommands.includes(action)) throw new UsageError(`unknown command 'herm ${command} ${action}'; expected one of ${subcommands.join(', ')}`, `herm ${command}`);
+      path = `${command} ${action}`;
+      rest = after;
+    }
+    if (command === 'serve') {
+      parse('herm serve', rest, {}, false);
+      await serveCommand();
+    } else if (command === 'keys') await keysCommand(path.split(' ')[1]!, rest);
+    else if (command === 'secrets') await secretsCommand(rest);
+    else await apiCommand(path, rest, context);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof ConfigError) return reportError(new CliError(error.message, 'see README, "Configuration"', EXIT.usage), context);
+    return reportError(error, context);
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const [command, ...args] = argv;
-  try {
-    if (command === 'serve') await serveCommand();
-    else if (command === 'keys') await keysCommand(args);
-    else if (command === 'secrets') await secretsCommand(args);
-    else if (command === 'chat') await chatCommand(args);
-    else if (command === undefined || command === 'help' || command === '--help' || command === '-h') process.stdout.write(`${USAGE}\n`);
-    else throw new UsageError(`Unknown command "${command}".\n\n${USAGE}`);
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`herm: ${(error as Error).message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const code = await run(argv);
+  if (code !== EXIT.ok) process.exit(code);
 }
 
 if (import.meta.main) await main(process.argv.slice(2));

@@ -12,11 +12,16 @@ export interface ChatOptions {
   client?: Herm | undefined;
   input?: NodeJS.ReadableStream | undefined;
   output?: NodeJS.WritableStream | undefined;
+  /** Prints each event of the conversation's runs as one JSON line instead of rendering it. */
+  json?: boolean | undefined;
+  /** Colours for tool lines; defaults to on for a TTY output unless NO_COLOR is set (FORCE_COLOR forces). */
+  color?: boolean | undefined;
 }
 
 const PROMPT = 'you> ';
 const EXIT_COMMAND = '/exit';
-const TOOL_RESULT_PREVIEW_CHARS = 120;
+const TOOL_RESULT_PREVIEW_LINES = 3;
+const LINE_CHARS = 160;
 
 /** How following the runs of one turn ended. */
 type TurnOutcome = 'finished' | 'waiting_on_human' | 'stream_closed';
@@ -36,8 +41,10 @@ export async function runChat(options: ChatOptions): Promise<void> {
   // Opened before the first message is sent, so no event of its run can be missed.
   const stream = await client.deployments.events.stream(deploymentId, { thread_id: threadId });
   const events = stream[Symbol.asyncIterator]();
-  const transcript = new Transcript(output);
-  const readline = createInterface({ input, output, prompt: PROMPT });
+  const json = options.json === true;
+  const transcript = new Transcript(output, { json, color: options.color ?? colorWanted(output) });
+  // With --json only events reach the output: no prompt, no echo.
+  const readline = json ? createInterface({ input, terminal: false }) : createInterface({ input, output, prompt: PROMPT });
   // Created at once so that lines typed (or piped) while a run streams are queued, not dropped.
   const lines = readline[Symbol.asyncIterator]();
   const activeRuns = new Set<string>();
@@ -47,6 +54,7 @@ export async function runChat(options: ChatOptions): Promise<void> {
   });
   // Lines queued before the end of input are still answered, so still prompted for.
   const showPrompt = (): void => {
+    if (json) return;
     if (inputEnded) output.write(PROMPT);
     else readline.prompt();
     transcript.promptShown();
@@ -60,18 +68,18 @@ export async function runChat(options: ChatOptions): Promise<void> {
     transcript.line('[cancelling]');
     for (const runId of activeRuns) {
       client.deployments.runs.cancel(deploymentId, runId).catch((error: unknown) => {
-        transcript.line(`[error: ${errorMessage(error)}]`);
+        transcript.error(errorMessage(error));
       });
     }
   });
 
   try {
-    transcript.line(`Chatting with ${deploymentId} on thread ${threadId}. Type ${EXIT_COMMAND} to quit.`);
+    if (!json) transcript.line(`Chatting with ${deploymentId} on thread ${threadId}. Type ${EXIT_COMMAND} to quit.`);
     showPrompt();
     while (true) {
       const next = await lines.next();
       if (next.done) break;
-      transcript.userLine(next.value, readline.terminal);
+      if (!json) transcript.userLine(next.value, readline.terminal);
       const content = next.value.trim();
       if (content === EXIT_COMMAND) break;
       if (content !== '') {
@@ -110,7 +118,7 @@ async function sendMessage(
     return run.run_id;
   } catch (error) {
     if (!(error instanceof APIError)) throw error;
-    transcript.line(`[error: ${error.message}]`);
+    transcript.error(error.message);
     return undefined;
   }
 }
@@ -129,15 +137,16 @@ async function followRuns(
     if (next.done) return 'stream_closed';
     const event = next.value;
     if (!activeRuns.has(event.run_id)) continue;
+    if (transcript.json) transcript.event(event);
     switch (event.type) {
       case 'token':
         transcript.text(event.delta);
         break;
       case 'tool_call':
-        transcript.line(`[tool_call ${event.tool} ${JSON.stringify(event.arguments)}]`);
+        transcript.toolCall(event.tool, event.arguments);
         break;
       case 'tool_result':
-        transcript.line(`[tool_result ${event.tool}${event.is_error ? ' error' : ''}: ${preview(event.result)}]`);
+        transcript.toolResult(event.result, event.is_error);
         break;
       case 'steering_request':
         transcript.line(`[steering_request ${event.summary}]`);
@@ -162,10 +171,57 @@ async function followRuns(
   return 'finished';
 }
 
-/** One line of a tool result: whitespace collapsed, cut to a preview length. */
-function preview(result: unknown): string {
-  const text = (typeof result === 'string' ? result : (JSON.stringify(result) ?? String(result))).replace(/\s+/g, ' ').trim();
-  return text.length > TOOL_RESULT_PREVIEW_CHARS ? `${text.slice(0, TOOL_RESULT_PREVIEW_CHARS)}…` : text;
+/** Colours only for a terminal, and never with NO_COLOR (https://no-color.org); FORCE_COLOR forces them. */
+function colorWanted(output: NodeJS.WritableStream): boolean {
+  if (process.env.NO_COLOR) return false;
+  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
+  return (output as { isTTY?: boolean }).isTTY === true;
+}
+
+/** The one argument that says what a call does (the shell command, the path), else compact JSON. */
+export function describeToolCall(args: Record<string, unknown>): string {
+  for (const key of ['command', 'path', 'file_path', 'url', 'query']) {
+    const value = args[key];
+    if (typeof value === 'string') return oneLine(value);
+  }
+  return oneLine(JSON.stringify(args) ?? '');
+}
+
+/**
+ * A tool result in a few lines: the exit code of a command, the first lines of its output, and how many
+ * more there were. Results of other shapes show their text the same way.
+ */
+export function summarizeToolResult(result: unknown, isError: boolean): { status: string | undefined; lines: string[] } {
+  let status: string | undefined = isError ? 'error' : undefined;
+  let text: string;
+  if (typeof result === 'string') {
+    text = result;
+  } else if (result !== null && typeof result === 'object' && ('exit_code' in result || 'stdout' in result)) {
+    const shell = result as { exit_code?: number | null; stdout?: string; stderr?: string; timed_out?: boolean; error?: string };
+    const parts = [`exit ${shell.exit_code ?? '?'}`];
+    if (shell.timed_out) parts.push('timed out');
+    if (isError) parts.push('error');
+    status = parts.join(', ');
+    text = [shell.stdout ?? '', shell.stderr ?? '', shell.error ?? ''].filter((part) => part.trim() !== '').join('\n');
+  } else if (result !== null && typeof result === 'object' && typeof (result as { content?: unknown }).content === 'string') {
+    text = (result as { content: string }).content;
+  } else {
+    text = JSON.stringify(result, null, 2) ?? String(result);
+  }
+  const all = text.replace(/\s+$/, '').split(/\r?\n/).filter((line, index, lines) => line !== '' || (index > 0 && index < lines.length - 1));
+  const lines = all.slice(0, TOOL_RESULT_PREVIEW_LINES).map(cut);
+  const more = all.length - lines.length;
+  if (more > 0) lines.push(`… ${more} more line${more === 1 ? '' : 's'}`);
+  return { status, lines };
+}
+
+function oneLine(text: string): string {
+  const lines = text.trim().split(/\r?\n/);
+  return cut(lines[0] ?? '') + (lines.length > 1 ? ` … (+${lines.length - 1} lines)` : '');
+}
+
+function cut(text: string): string {
+  return text.length > LINE_CHARS ? `${text.slice(0, LINE_CHARS)}…` : text;
 }
 
 function errorMessage(error: unknown): string {
@@ -175,19 +231,55 @@ function errorMessage(error: unknown): string {
 /** Writes agent text as it streams and keeps bracketed notes on lines of their own. */
 class Transcript {
   readonly #output: NodeJS.WritableStream;
+  readonly #color: boolean;
+  readonly json: boolean;
   #atLineStart = true;
 
-  constructor(output: NodeJS.WritableStream) {
+  constructor(output: NodeJS.WritableStream, options: { json: boolean; color: boolean }) {
     this.#output = output;
+    this.json = options.json;
+    this.#color = options.color && !options.json;
+  }
+
+  #paint(code: string, text: string): string {
+    return this.#color ? `\x1b[${code}m${text}\x1b[0m` : text;
+  }
+
+  /** An error of the conversation: a bracketed note, or with --json a line on stderr. */
+  error(message: string): void {
+    if (this.json) process.stderr.write(`herm: ${message}\n`);
+    else this.line(`[error: ${message}]`);
+  }
+
+  /** --json: the event as it came, one line. */
+  event(event: HermEvent): void {
+    this.#output.write(`${JSON.stringify(event)}\n`);
+  }
+
+  /** `● shell  echo hi && uname -a` */
+  toolCall(tool: string, args: Record<string, unknown>): void {
+    if (this.json) return;
+    this.line(`${this.#paint('36', '●')} ${this.#paint('1', tool)}  ${describeToolCall(args)}`);
+  }
+
+  /** `  ⎿ exit 0` and the first lines of the output, indented. */
+  toolResult(result: unknown, isError: boolean): void {
+    if (this.json) return;
+    const { status, lines } = summarizeToolResult(result, isError);
+    const bad = isError || (status !== undefined && !status.startsWith('exit 0'));
+    const head = status ?? lines.shift() ?? '(no output)';
+    this.line(`  ${this.#paint('2', '⎿')} ${bad ? this.#paint('31', head) : head}`);
+    for (const line of lines) this.line(`    ${this.#paint('2', line)}`);
   }
 
   text(delta: string): void {
-    if (delta === '') return;
+    if (delta === '' || this.json) return;
     this.#output.write(delta);
     this.#atLineStart = delta.endsWith('\n');
   }
 
   line(text: string): void {
+    if (this.json) return;
     this.endLine();
     this.#output.write(`${text}\n`);
   }
@@ -204,7 +296,7 @@ class Transcript {
   }
 
   endLine(): void {
-    if (this.#atLineStart) return;
+    if (this.#atLineStart || this.json) return;
     this.#output.write('\n');
     this.#atLineStart = true;
   }

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import Herm from 'herm';
-import { runChat } from '../../src/commands/chat.ts';
+import { describeToolCall, runChat, summarizeToolResult } from '../../src/commands/chat.ts';
 import {
   openSse,
   sendError,
@@ -104,8 +104,9 @@ describe('runChat', () => {
         'Chatting with dep_1 on thread thr_default. Type /exit to quit.',
         'you> list files',
         'Listing',
-        '[tool_call shell {"command":"ls"}]',
-        '[tool_result shell: a.txt b.txt]',
+        '● shell  ls',
+        '  ⎿ a.txt',
+        '    b.txt',
         'Two files: a.txt and b.txt.',
         'you> fail',
         'Let me',
@@ -195,5 +196,34 @@ describe('runChat', () => {
       status: 404,
       type: 'not_found',
     });
+  });
+});
+
+describe('tool lines', () => {
+  it('colours the tool line only when asked (a TTY without NO_COLOR)', async () => {
+    server = await chatServer(scripts);
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const text = collectText(output);
+    input.end('list files\n');
+    await runChat({ deploymentId: 'dep_1', client: new Herm({ apiKey: 'k', baseURL: server.origin }), input, output, color: true });
+    expect(text()).toContain('\x1b[36m●\x1b[0m \x1b[1mshell\x1b[0m  ls\n');
+  });
+
+  it('summarises a command result: exit code, the first 3 lines, how many more', () => {
+    const stdout = Array.from({ length: 45 }, (_, index) => `line ${index + 1}`).join('\n') + '\n';
+    expect(summarizeToolResult({ exit_code: 0, stdout, stderr: '', timed_out: false }, false)).toEqual({
+      status: 'exit 0',
+      lines: ['line 1', 'line 2', 'line 3', '… 42 more lines'],
+    });
+    expect(summarizeToolResult({ exit_code: 2, stdout: '', stderr: 'ls: nope\n' }, true)).toEqual({ status: 'exit 2, error', lines: ['ls: nope'] });
+    expect(summarizeToolResult('one\ntwo', false)).toEqual({ status: undefined, lines: ['one', 'two'] });
+  });
+
+  it('shows the argument that says what a call does', () => {
+    expect(describeToolCall({ command: 'echo hi && uname -a' })).toBe('echo hi && uname -a');
+    expect(describeToolCall({ path: 'notes.md', content: 'x' })).toBe('notes.md');
+    expect(describeToolCall({ command: 'set -e\nmake\nmake test' })).toBe('set -e … (+2 lines)');
+    expect(describeToolCall({ a: 1 })).toBe('{"a":1}');
   });
 });
