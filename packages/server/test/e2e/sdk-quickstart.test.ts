@@ -101,7 +101,9 @@ it('herm chat: a typed message streams tokens and tool calls in the terminal', a
   const result = await runCli(['chat', deployment.deployment_id], { PRISM_API_KEY: herm.adminKey, HERM_BASE_URL: herm.url }, 'what files are there?\n/exit\n');
   expect(result.code, result.stderr).toBe(0);
   expect(result.stdout).toContain('Listing files.');
-  expect(result.stdout).toContain('[tool_call shell {"command":"echo hi > hello.txt && ls"}]');
+  // The tool call as one line, its result summarised (not a TTY: no colour).
+  expect(result.stdout).toContain('● shell  echo hi > hello.txt && ls');
+  expect(result.stdout).toMatch(/⎿ exit 0\n\s+hello\.txt/);
   expect(result.stdout).toContain('hello.txt');
   expect(result.stdout).toContain('There is hello.txt.');
   const thread = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/threads/${deployment.thread_id}`);
