@@ -1,9 +1,8 @@
 // Every script in examples/ run as its own process with the herm SDK against a real local server on the
 // scripted model: each must exit 0 by itself (no stream left open) and print what it did.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { REPO_ROOT } from '../support/child-server.ts';
+import { REPO_ROOT, runToExit } from '../support/child-server.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 let herm: TestServer;
@@ -18,23 +17,10 @@ afterAll(async () => {
 
 /** Runs examples/<name> with node; resolves with its exit code and output (rejects after 25 s). */
 function runExample(name: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'examples', name)], {
+  return runToExit(process.execPath, [path.join(REPO_ROOT, 'examples', name)], {
     env: { ...process.env, PRISM_API_KEY: herm.adminKey, HERM_BASE_URL: herm.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`examples/${name} did not exit within 25 s (a stream left open?):\n${stdout}\n${stderr}`));
-    }, 25_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+    timeoutMs: 25_000,
+    what: `examples/${name} (a stream left open?)`,
   });
 }
 

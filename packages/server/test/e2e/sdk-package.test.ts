@@ -2,13 +2,13 @@
 // projects, and the docs' quickstart run from them against a real local server, on the machine's Node
 // (/usr/bin/node, 20 on the CI machine) and on the Node running the tests (24): CommonJS with require(), ESM
 // with import, and TypeScript type-checking the quickstart with tsc (ESM and CommonJS resolution).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../support/child-server.ts';
+import { REPO_ROOT, runToExit } from '../support/child-server.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const run = promisify(execFile);
@@ -33,24 +33,11 @@ async function freshProject(name: string, type?: 'module'): Promise<string> {
 }
 
 function runNode(node: string, dir: string, file: string, args = [file]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(node, args, {
+  return runToExit(node, args, {
     cwd: dir,
     env: { ...cleanEnv, PRISM_API_KEY: herm.adminKey, HERM_BASE_URL: herm.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${file} on ${node} did not exit within 20 s:\n${stdout}\n${stderr}`));
-    }, 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+    timeoutMs: 20_000,
+    what: `${file} on ${node}`,
   });
 }
 

@@ -4,7 +4,6 @@
 import { createParser } from 'eventsource-parser';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURES } from '../../src/deployments/deployment-service.ts';
 import { EventHub } from '../../src/events/event-hub.ts';
 import { EventLog } from '../../src/events/event-log.ts';
 import { parseEventNotice, PostgresEventRelay } from '../../src/events/postgres-event-relay.ts';
@@ -13,10 +12,10 @@ import { openEventStream, SSE_RETRY_MS, type EventStreamOptions } from '../../sr
 import { EVENTS_CHANNEL, type EventFilter, type NewEvent } from '../../src/store/events.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { Store } from '../../src/store/store.ts';
-import { newId } from '../../src/util/ids.ts';
 import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { readyDeploymentRecord } from '../support/deployment-record.ts';
 
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
@@ -71,26 +70,9 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function createDeployment(store: Store): Promise<string> {
   await store.accounts.ensureAccount('acct_events', 'Events');
-  const now = Date.now();
-  const deployment = await store.deployments.create({
-    id: newId('deployment'),
-    account_id: 'acct_events',
-    customer_id: 'cus_events',
-    name: 'events',
-    runtime: 'hermes',
-    model: 'openai-compatible/scripted-model',
-    system_prompt: 'p',
-    sandbox: { enabled: true, type: 'bubblewrap', persistent_filesystem: true },
-    mcp_servers: [],
-    skills: [],
-    secrets: {},
-    features: DEFAULT_FEATURES,
-    status: 'ready',
-    status_reason: null,
-    default_thread_id: newId('thread'),
-    created_at: now,
-    updated_at: now,
-  });
+  const deployment = await store.deployments.create(
+    readyDeploymentRecord({ account_id: 'acct_events', customer_id: 'cus_events', name: 'events', system_prompt: 'p' }),
+  );
   return deployment.id;
 }
 

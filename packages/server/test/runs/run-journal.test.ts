@@ -4,7 +4,6 @@
 import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURES } from '../../src/deployments/deployment-service.ts';
 import { EventHub } from '../../src/events/event-hub.ts';
 import { EventLog } from '../../src/events/event-log.ts';
 import { LeaseLostError, RunJournal, TOOL_CALL_INTERRUPTED } from '../../src/runs/run-journal.ts';
@@ -13,6 +12,7 @@ import type { RunRecord } from '../../src/store/runs.ts';
 import type { Store } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
+import { readyDeploymentRecord } from '../support/deployment-record.ts';
 
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
@@ -39,26 +39,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     });
 
     async function createDeployment() {
-      const now = Date.now();
-      return store.deployments.create({
-        id: newId('deployment'),
-        account_id: 'acct_a',
-        customer_id: 'cus_journal',
-        name: 'journal',
-        runtime: 'hermes',
-        model: 'openai-compatible/m',
-        system_prompt: 'You help.',
-        sandbox: { enabled: true, type: 'bubblewrap', persistent_filesystem: true },
-        mcp_servers: [],
-        skills: [],
-        secrets: {},
-        features: DEFAULT_FEATURES,
-        status: 'ready',
-        status_reason: null,
-        default_thread_id: newId('thread'),
-        created_at: now,
-        updated_at: now,
-      });
+      return store.deployments.create(
+        readyDeploymentRecord({ account_id: 'acct_a', customer_id: 'cus_journal', name: 'journal', model: 'openai-compatible/m' }),
+      );
     }
 
     /** A journal whose writes extend the lease by 1 ms only, so that another node may claim the run right after. */

@@ -1,10 +1,9 @@
 // One store suite, run against SQLite and against PostgreSQL (real databases, no mocks).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURES } from '../../src/deployments/deployment-service.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { Store } from '../../src/store/store.ts';
-import { newId } from '../../src/util/ids.ts';
 import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
+import { readyDeploymentRecord } from '../support/deployment-record.ts';
 
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
@@ -27,25 +26,15 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     });
 
     async function createDeployment(accountId: string, customerId: string, createdAt = Date.now()) {
-      return store.deployments.create({
-        id: newId('deployment'),
-        account_id: accountId,
-        customer_id: customerId,
-        name: `agent for ${customerId}`,
-        runtime: 'hermes',
-        model: 'anthropic/claude-sonnet-4.5',
-        system_prompt: 'You help.',
-        sandbox: { enabled: true, type: 'bubblewrap', persistent_filesystem: true },
-        mcp_servers: [],
-        skills: [{ name: 'notes', source: 'inline', content: '---\nname: notes\ndescription: d\n---\n' }],
-        secrets: {},
-        features: DEFAULT_FEATURES,
-        status: 'ready',
-        status_reason: null,
-        default_thread_id: newId('thread'),
-        created_at: createdAt,
-        updated_at: createdAt,
-      });
+      return store.deployments.create(
+        readyDeploymentRecord({
+          account_id: accountId,
+          customer_id: customerId,
+          model: 'anthropic/claude-sonnet-4.5',
+          skills: [{ name: 'notes', source: 'inline', content: '---\nname: notes\ndescription: d\n---\n' }],
+          created_at: createdAt,
+        }),
+      );
     }
 
     it('migrates idempotently when opened twice', async () => {

@@ -75,3 +75,29 @@ export function startChildServer(env: Record<string, string>): Promise<ChildServ
     });
   });
 }
+
+/**
+ * Runs a program to its end and resolves with its exit code and output; kills it and rejects, naming `what` and
+ * what it printed, when it has not exited within `timeoutMs` (a script that never ends: a stream left open).
+ */
+export function runToExit(
+  command: string,
+  args: readonly string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number; what: string },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { env: options.env, ...(options.cwd ? { cwd: options.cwd } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${options.what} did not exit within ${options.timeoutMs / 1000} s:\n${stdout}\n${stderr}`));
+    }, options.timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
