@@ -44,11 +44,34 @@ export function openSqliteDatabase(filename: string): DatabaseSync {
   database.exec('PRAGMA busy_timeout = 15000');
   // WAL lets the CLI (keys, secrets) write while the server runs; NORMAL sync is durable across process
   // crashes (the WAL is fsynced at checkpoints), which is the failure this embedded mode guards against.
-  database.exec('PRAGMA journal_mode = WAL');
+  switchToWal(database);
   database.exec('PRAGMA synchronous = NORMAL');
   database.exec('PRAGMA foreign_keys = ON');
   database.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   return database;
+}
+
+/** How long opening waits for other processes switching the same fresh file to WAL (busy_timeout's budget). */
+const WAL_SWITCH_DEADLINE_MS = 15_000;
+
+/**
+ * Switching a fresh file to WAL upgrades a read lock to a write lock. When several processes open the same fresh
+ * file at once, SQLite answers that upgrade with SQLITE_BUSY at once instead of waiting (two readers both
+ * upgrading would deadlock), so busy_timeout does not cover it: retry with a short sleep until one has switched.
+ */
+function switchToWal(database: DatabaseSync): void {
+  const deadline = Date.now() + WAL_SWITCH_DEADLINE_MS;
+  for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 200)) {
+    try {
+      database.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (error) {
+      const code = (error as { errcode?: number }).errcode;
+      // 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED (primary codes; extended codes keep them in the low byte).
+      if (code === undefined || ![5, 6].includes(code & 0xff) || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
+    }
+  }
 }
 
 /** Commits between two checkpoint requests: a few hundred WAL pages. */
