@@ -24,6 +24,8 @@ export interface SecretsTable {
   account_id: string;
   name: string;
   ciphertext: string;
+  /** JSON array of allowlist entries (migration 9). */
+  allowed_hosts: Generated<string>;
   created_at: number;
   deleted_at: number | null;
 }
@@ -41,6 +43,8 @@ export interface DeploymentsTable {
   skills: string;
   secrets: string;
   features: string;
+  /** JSON array of disabled tool names (migration 10). */
+  disabled_tools: Generated<string>;
   status: string;
   status_reason: string | null;
   default_thread_id: string;

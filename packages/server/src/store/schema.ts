@@ -87,6 +87,16 @@ const MIGRATIONS: string[][] = [
     // taken over with a new token, and a completion counts only with the token that claimed.
     `ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT`,
   ],
+  [
+    // The hosts a secret's real value may be sent to by the egress proxy (a JSON array of allowlist entries:
+    // `api.example.com`, `*.example.com`, `host:port`); empty: the sandbox sees only its placeholder, never swapped.
+    `ALTER TABLE secrets ADD COLUMN allowed_hosts TEXT NOT NULL DEFAULT '[]'`,
+  ],
+  [
+    // The Tools API's per-deployment switches: a JSON array of the tool names turned off (built-in or
+    // `<server>__<tool>`); a disabled tool is not listed to the model.
+    `ALTER TABLE deployments ADD COLUMN disabled_tools TEXT NOT NULL DEFAULT '[]'`,
+  ],
 ];
 
 /**

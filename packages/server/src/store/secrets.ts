@@ -13,8 +13,8 @@ export class SecretRepository {
     this.#db = db;
   }
 
-  async create(accountId: string, name: string, ciphertext: string): Promise<SecretRecord> {
-    const row = { id: newId('secret'), account_id: accountId, name, ciphertext, created_at: Date.now(), deleted_at: null };
+  async create(accountId: string, name: string, ciphertext: string, allowedHosts: readonly string[] = []): Promise<SecretRecord> {
+    const row = { id: newId('secret'), account_id: accountId, name, ciphertext, allowed_hosts: JSON.stringify(allowedHosts), created_at: Date.now(), deleted_at: null };
     await this.#db.insertInto('secrets').values(row).execute();
     return row;
   }
