@@ -7,7 +7,8 @@
 #   --from host          (default, ~1 s, offline) copies a shell, coreutils and the usual text,
 #                        archive and process tools from this machine, with the libraries `ldd`
 #                        lists for them. Enough for every built-in tool (shell, read/write/edit_file);
-#                        socat (needed for sandbox.network allowlists) and curl when the host has them.
+#                        socat (needed for sandbox.network allowlists), curl and python3 (with its
+#                        standard library) when the host has them.
 #   --from debootstrap   (~35 s, needs a Debian mirror, root and the `debootstrap` package) a real
 #                        Debian minbase tree with socat, plus the packages named by --include (for
 #                        example python3,git,curl,ca-certificates).
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     --from=*) from="${1#--from=}"; shift ;;
     --include) include="${2:?--include needs a comma-separated package list}"; shift 2 ;;
     --include=*) include="${1#--include=}"; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "build-sandbox-image: unknown option $1" >&2; exit 2 ;;
     *) image="$1"; shift ;;
   esac
@@ -72,6 +73,22 @@ build_from_host() {
     # ldd lines look like "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)".
     while read -r library; do libraries+=("$library"); done < <(ldd "$path" 2>/dev/null | grep -o '/[^ ]*' || true)
   done
+  # Python (the distribution's /usr/bin/python3 and its standard library, without its tests): what agents'
+  # scripts reach for, and what the secrets tests' urllib requests run on.
+  local python version module
+  python="$(readlink -f /usr/bin/python3 2>/dev/null || true)"
+  version="$(basename "${python:-none}")"
+  if [ -x "$python" ] && [ -d "/usr/lib/$version" ]; then
+    cp -L "$python" "$rootfs/usr/bin/$version"
+    ln -s "$version" "$rootfs/usr/bin/python3"
+    mkdir -p "$rootfs/usr/lib"
+    tar -C /usr/lib --exclude="$version/test" --exclude="$version/idlelib" --exclude="$version/tkinter" --exclude="$version/ensurepip" \
+      --exclude='__pycache__' --exclude="$version/site-packages" --exclude="$version/dist-packages" -chf - "$version" | tar -C "$rootfs/usr/lib" -xf -
+    while read -r library; do libraries+=("$library"); done < <(ldd "$python" 2>/dev/null | grep -o '/[^ ]*' || true)
+    for module in "/usr/lib/$version"/lib-dynload/*.so; do
+      while read -r library; do libraries+=("$library"); done < <(ldd "$module" 2>/dev/null | grep -o '/[^ ]*' || true)
+    done
+  fi
   for library in $(printf '%s\n' "${libraries[@]}" | sort -u); do copy_with_parents "$library"; done
   # `file` needs its magic database; C.UTF-8 (LANG in the sandbox) needs its locale files; curl (through the
   # egress proxy of sandbox.network) needs the TLS trust roots.

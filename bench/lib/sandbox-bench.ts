@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { WorkspaceChangeTracker } from '../../packages/server/src/files/workspace-changes.ts';
 import { createBuiltinTools } from '../../packages/server/src/runtime/tools/builtin-tools.ts';
 import { createBubblewrapBackend } from '../../packages/server/src/sandbox/bubblewrap/bubblewrap.ts';
 import { createDockerBackend, DEFAULT_DOCKER_IMAGE, type DockerBackend } from '../../packages/server/src/sandbox/docker/docker.ts';
@@ -57,13 +58,60 @@ export async function benchSandboxes(options: SandboxBenchOptions): Promise<Benc
 async function benchBubblewrap({ count }: SandboxBenchOptions): Promise<BenchRow[]> {
   const backend = createBubblewrapBackend({ limits: LIMITS });
   const workspace = makeWorkspace();
+  const smallWorkspace = makeSmallWorkspace();
   try {
     const summary = await timeWarmCalls(backend.open({ deploymentId: 'dep_bench', workspaceDir: workspace }), count(200));
-    return [report('`shell` tool call of `true` → result (bubblewrap)', summary, 'p50 ≤ 10 ms')];
+    return [report('`shell` tool call of `true` → result (bubblewrap)', summary, 'p50 ≤ 10 ms'), ...(await benchFilesystemEvents(backend.open({ deploymentId: 'dep_bench_fs', workspaceDir: smallWorkspace }), count(200)))];
   } finally {
     await backend.close?.();
     fs.rmSync(workspace, { recursive: true, force: true });
+    fs.rmSync(smallWorkspace, { recursive: true, force: true });
   }
+}
+
+/** A small project's workspace: SMALL_WORKSPACE_FILES files of a few hundred bytes in 4 directories. */
+const SMALL_WORKSPACE_FILES = 24;
+function makeSmallWorkspace(): string {
+  const workspace = makeWorkspace();
+  for (let index = 0; index < SMALL_WORKSPACE_FILES; index++) {
+    const directory = path.join(workspace, ['', 'notes', 'briefs', 'out/drafts'][index % 4]!);
+    fs.mkdirSync(directory, { recursive: true });
+    fs.writeFileSync(path.join(directory, `file-${index}.md`), 'x'.repeat(200 + index));
+  }
+  return workspace;
+}
+
+/**
+ * The cost of filesystem events (features.filesystem_webhooks) on a `shell` call of `true` in a small workspace: the
+ * same call without and with the workspace walked before and after it, alternated so both see the same machine,
+ * and the walks and comparison alone (what the feature adds), in microseconds.
+ */
+async function benchFilesystemEvents(sandbox: Sandbox, calls: number): Promise<BenchRow[]> {
+  const tracker = new WorkspaceChangeTracker();
+  const off: number[] = [];
+  const on: number[] = [];
+  const walks: number[] = [];
+  for (let index = 0; index < calls + WARM_UP_CALLS; index++) {
+    const plain = await timeShellTrue(sandbox);
+    let started = performance.now();
+    await tracker.track(sandbox.spec.workspaceDir, () => timeShellTrue(sandbox));
+    const tracked = performance.now() - started;
+    started = performance.now();
+    await tracker.track(sandbox.spec.workspaceDir, async () => {});
+    const walk = performance.now() - started;
+    if (index < WARM_UP_CALLS) continue;
+    off.push(plain);
+    on.push(tracked);
+    walks.push(walk * 1000);
+  }
+  const label = `small workspace, ${SMALL_WORKSPACE_FILES} files`;
+  const walkSummary = summarize(walks);
+  console.error(`  filesystem events, walks and comparison alone: p50 ${walkSummary.p50.toFixed(0)} µs, p99 ${walkSummary.p99.toFixed(0)} µs`);
+  return [
+    report(`\`shell\` call of \`true\` (bubblewrap, ${label}), filesystem events off`, summarize(off), ''),
+    report(`\`shell\` call of \`true\` (bubblewrap, ${label}), filesystem events on`, summarize(on), ''),
+    { store: '-', name: `filesystem events: workspace walked before and after a command and compared (${label})`, unit: 'µs', ...walkSummary, target: '< 1,000 µs' },
+  ];
 }
 
 async function benchDocker({ count }: SandboxBenchOptions): Promise<BenchRow[]> {

@@ -1,7 +1,8 @@
 // The `herm` command: serve, keys, secrets, deployments, threads, events, chat.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_ACCOUNT_ID, ListenError, loadConfig, openStore, SCOPES, SecretCipher, startServer, ConfigError } from '@herm/server';
+import { AccountAdministration, COMMAND_LINE_ACTOR, DEFAULT_ACCOUNT_ID, ListenError, loadConfig, openStore, parseAllowEntry, SCOPES, SecretCipher, startServer, ConfigError } from '@herm/server';
 import { CliError, EXIT, reportError, UsageError, type ErrorContext } from './cli-errors.ts';
+import { accountsCommand, auditLogCommand, keysApiCommand } from './commands/admin.ts';
 import { CLIENT_OPTIONS, createClient, deploymentsCommand, eventsTailCommand, filesCommand, resolveBaseURL, threadsCommand } from './commands/api.ts';
 
 const API_ENV = `Options for commands that talk to the API:
@@ -15,7 +16,9 @@ const USAGE = `Usage: herm <command> [options]
 
 Commands:
   serve                               Start the server (embedded SQLite + bubblewrap unless DATABASE_URL is set)
-  keys create|list|revoke             Manage API keys (on the local data directory)
+  keys create|list|revoke             Manage API keys (on the local data directory, or --api: through the API)
+  accounts create|list|get|rename     Manage accounts through the API (admin key)
+  audit-log                           List the audit log of accounts and keys through the API (admin key)
   secrets create                      Register a connector secret (on the local data directory)
   deployments list|get|create|delete  Manage deployments
   threads list|get                    List a deployment's threads, show one with its messages
@@ -43,21 +46,56 @@ Commands:
   list                                                                    List keys (hints only, never the secret)
   revoke <key_id>                                                         Revoke a key
 
-Works on the local store (HERM_DATA_DIR or DATABASE_URL), not through the API.`,
-  'keys create': `Usage: herm keys create --scopes a,b [--name N] [--account acct_… | --new-account NAME]
+Works on the local store (HERM_DATA_DIR or DATABASE_URL); with --api, through the API with an admin-scoped key
+(PRISM_API_KEY or --api-key; HERM_BASE_URL or --base-url). Either way each action lands in the audit log
+(herm audit-log). --json: one JSON object per line.`,
+  'keys create': `Usage: herm keys create --scopes a,b [--name N] [--account acct_… | --new-account NAME] [--api] [--json]
 
-Creates an API key and prints its secret once on stdout. Scopes: ${SCOPES.join(', ')}.`,
-  'keys list': `Usage: herm keys list
+Creates an API key and prints its secret once on stdout. Scopes: ${SCOPES.join(', ')}.
+--json prints the key as one JSON object, its secret in "secret".`,
+  'keys list': `Usage: herm keys list [--api [--account acct_…]] [--json]
 
-Lists keys: id, account, hint, scopes, state, name (tab-separated).`,
-  'keys revoke': `Usage: herm keys revoke <key_id>`,
-  secrets: `Usage: herm secrets create --name N [--value V] [--account acct_…]
+Lists keys: id, account, hint, scopes, state, name (tab-separated); --json: one JSON object per key.`,
+  'keys revoke': `Usage: herm keys revoke <key_id> [--api] [--json]`,
+  accounts: `Usage: herm accounts <create|list|get|rename> [options]
+
+Commands:
+  create --name N                  Create an account; prints its acct_… id
+  list                             List accounts: id, name, created (tab-separated)
+  get <account_id>                 Show an account
+  rename <account_id> --name N     Rename an account
+
+Through the API with an admin-scoped key; issue an account keys with: herm keys create --api --account acct_… --scopes …
+
+${API_ENV}`,
+  'accounts create': `Usage: herm accounts create --name N [--json]
+
+${API_ENV}`,
+  'accounts list': `Usage: herm accounts list [--json]
+
+${API_ENV}`,
+  'accounts get': `Usage: herm accounts get <account_id> [--json]
+
+${API_ENV}`,
+  'accounts rename': `Usage: herm accounts rename <account_id> --name N [--json]
+
+${API_ENV}`,
+  'audit-log': `Usage: herm audit-log [--action A] [--target ID] [--account acct_…] [--json]
+
+Lists the audit log, newest first: time, action, target, actor (key id, or cli), summary (tab-separated).
+Actions: account.created, account.updated, key.created, key.revoked. Through the API with an admin-scoped key.
+
+${API_ENV}`,
+  secrets: `Usage: herm secrets create --name N [--value V] [--allowed-hosts H,H] [--account acct_…] [--json]
 
 Commands:
   create   Register a connector secret (the value from stdin when --value is omitted); prints its sec_… id`,
-  'secrets create': `Usage: herm secrets create --name N [--value V] [--account acct_…]
+  'secrets create': `Usage: herm secrets create --name N [--value V] [--allowed-hosts H,H] [--account acct_…] [--json]
 
-Registers a connector secret; the value is read from stdin when --value is omitted. Prints its sec_… id.`,
+Registers a connector secret; the value is read from stdin when --value is omitted. --allowed-hosts: the hosts
+(comma-separated, as in sandbox.network.allow: api.example.com, *.example.com, host:port) the egress proxy may
+send it to from a sandbox, which sees a placeholder instead (docs/secrets.md). Prints its sec_… id
+(--json: the secret's reference as the API returns it, { secret_id, name, allowed_hosts, created_at }).`,
   deployments: `Usage: herm deployments <list|get|create|delete> [options]
 
 Commands:
@@ -136,6 +174,7 @@ ${API_ENV}`,
 
 const SUBCOMMANDS: Record<string, string[]> = {
   keys: ['create', 'list', 'revoke'],
+  accounts: ['create', 'list', 'get', 'rename'],
   secrets: ['create'],
   deployments: ['list', 'get', 'create', 'delete'],
   threads: ['list', 'get'],
@@ -190,15 +229,24 @@ async function serveCommand(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function keysCommand(action: string, rest: string[]): Promise<void> {
+async function keysCommand(action: string, rest: string[], context: ErrorContext): Promise<void> {
   const { values, positionals } = parse(`herm keys ${action}`, rest, {
+    ...CLIENT_OPTIONS,
     scopes: { type: 'string' },
     name: { type: 'string' },
     account: { type: 'string' },
     'new-account': { type: 'string' },
+    api: { type: 'boolean' },
   });
+  if (values.api) {
+    context.baseURL = resolveBaseURL(values);
+    return keysApiCommand(createClient(values), { action, positionals, values });
+  }
+  if (values['api-key'] || values['base-url']) throw new UsageError('--api-key and --base-url go with --api', `herm keys ${action}`);
   const config = loadConfig();
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.DATABASE_URL });
+  // Audited like the API's actions, with the command line as the actor.
+  const administration = new AccountAdministration(store);
   try {
     if (action === 'create') {
       const scopes = (values.scopes ?? '').split(',').map((scope) => scope.trim()).filter(Boolean);
@@ -206,22 +254,26 @@ async function keysCommand(action: string, rest: string[]): Promise<void> {
       const unknown = scopes.filter((scope) => !(SCOPES as readonly string[]).includes(scope));
       if (unknown.length > 0) throw new UsageError(`Unknown scope ${unknown.join(', ')}; valid scopes: ${SCOPES.join(', ')}`, 'herm keys create');
       let accountId = values.account ?? DEFAULT_ACCOUNT_ID;
-      if (values['new-account']) accountId = (await store.accounts.createAccount(values['new-account'])).id;
+      if (values['new-account']) accountId = (await administration.createAccount(COMMAND_LINE_ACTOR, values['new-account'])).id;
       else if (accountId === DEFAULT_ACCOUNT_ID) await store.accounts.ensureAccount(DEFAULT_ACCOUNT_ID, 'Default account');
       else if (!(await store.accounts.getAccount(accountId))) throw new CliError(`no account ${accountId}`, undefined, EXIT.notFound);
-      const { key, secret } = await store.accounts.createKey({ accountId, scopes, name: values.name });
+      const created = await administration.createKey(COMMAND_LINE_ACTOR, { accountId, scopes, name: values.name });
+      if (!created) throw new CliError(`no account ${accountId}`, undefined, EXIT.notFound);
+      const { key, secret } = created;
       process.stderr.write(`Created ${key.id} on ${accountId} with scopes ${scopes.join(', ')}. It is shown once:\n`);
-      process.stdout.write(`${secret}\n`);
+      process.stdout.write(values.json ? `${JSON.stringify({ ...renderKey(key), secret })}\n` : `${secret}\n`);
     } else if (action === 'list') {
       for (const key of await store.accounts.listKeys()) {
         const state = key.revoked_at ? 'revoked' : 'active';
-        process.stdout.write(`${key.id}\t${key.account_id}\t${key.key_hint}\t${key.scopes.join(',')}\t${state}\t${key.name ?? ''}\n`);
+        if (values.json) process.stdout.write(`${JSON.stringify(renderKey(key))}\n`);
+        else process.stdout.write(`${key.id}\t${key.account_id}\t${key.key_hint}\t${key.scopes.join(',')}\t${state}\t${key.name ?? ''}\n`);
       }
     } else if (action === 'revoke') {
       const id = positionals[0];
       if (!id) throw new UsageError('missing <key_id>', 'herm keys revoke');
-      if (!(await store.accounts.revokeKey(id))) throw new CliError(`no active key ${id}`, "list keys with 'herm keys list'", EXIT.notFound);
-      process.stderr.write(`Revoked ${id}\n`);
+      if (!(await administration.revokeKey(COMMAND_LINE_ACTOR, id))?.revoked) throw new CliError(`no active key ${id}`, "list keys with 'herm keys list'", EXIT.notFound);
+      if (values.json) process.stdout.write(`${JSON.stringify({ key_id: id, revoked: true })}\n`);
+      else process.stderr.write(`Revoked ${id}\n`);
     }
   } finally {
     await store.close();
@@ -229,8 +281,19 @@ async function keysCommand(action: string, rest: string[]): Promise<void> {
 }
 
 async function secretsCommand(rest: string[]): Promise<void> {
-  const { values } = parse('herm secrets create', rest, { name: { type: 'string' }, value: { type: 'string' }, account: { type: 'string' } }, false);
+  const { values } = parse(
+    'herm secrets create',
+    rest,
+    { name: { type: 'string' }, value: { type: 'string' }, 'allowed-hosts': { type: 'string' }, account: { type: 'string' }, json: { type: 'boolean' } },
+    false,
+  );
   if (!values.name) throw new UsageError('--name is required', 'herm secrets create');
+  const allowedHosts: string[] = [];
+  for (const host of (values['allowed-hosts'] ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')) {
+    const entry = parseAllowEntry(host);
+    if (typeof entry === 'string') throw new UsageError(`--allowed-hosts: ${JSON.stringify(host)} ${entry}`, 'herm secrets create');
+    if (!allowedHosts.includes(entry.text)) allowedHosts.push(entry.text);
+  }
   const value = values.value ?? (await readStdin());
   if (!value) throw new UsageError('the secret value is empty', 'herm secrets create');
   const config = loadConfig();
@@ -239,11 +302,43 @@ async function secretsCommand(rest: string[]): Promise<void> {
     const accountId = values.account ?? DEFAULT_ACCOUNT_ID;
     await store.accounts.ensureAccount(DEFAULT_ACCOUNT_ID, 'Default account');
     const cipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
-    const secret = await store.secrets.create(accountId, values.name, cipher.encrypt(value));
-    process.stdout.write(`${secret.id}\n`);
+    const secret = await store.secrets.create(accountId, values.name, cipher.encrypt(value), allowedHosts);
+    // --json: the shape of the API's Create Secret response.
+    const created = { secret_id: secret.id, name: secret.name, allowed_hosts: hostList(secret.allowed_hosts), created_at: isoTime(secret.created_at) };
+    process.stdout.write(values.json ? `${JSON.stringify(created)}\n` : `${secret.id}\n`);
   } finally {
     await store.close();
   }
+}
+
+/** A key as --json prints it: never its hash; times as ISO 8601, like the API's. */
+function renderKey(key: { id: string; account_id: string; name: string | null; key_hint: string; scopes: string[]; created_at: number; last_used_at: number | null; revoked_at: number | null }) {
+  return {
+    key_id: key.id,
+    account_id: key.account_id,
+    name: key.name,
+    key_hint: key.key_hint,
+    scopes: key.scopes,
+    state: key.revoked_at ? 'revoked' : 'active',
+    created_at: isoTime(key.created_at),
+    last_used_at: key.last_used_at === null ? null : isoTime(key.last_used_at),
+    revoked_at: key.revoked_at === null ? null : isoTime(key.revoked_at),
+  };
+}
+
+/** A secret's stored `allowed_hosts` (a JSON array) as a list. */
+function hostList(stored: string | null | undefined): string[] {
+  try {
+    const hosts = JSON.parse(stored ?? '[]') as unknown;
+    return Array.isArray(hosts) ? hosts.filter((host): host is string => typeof host === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Milliseconds since the epoch as the API writes times: ISO 8601 to the second, UTC. */
+function isoTime(milliseconds: number): string {
+  return new Date(Number(milliseconds)).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Runs an API command: parses its flags, builds the client, and records the URL for error hints. */
@@ -277,6 +372,12 @@ async function apiCommand(path: string, args: string[], context: ErrorContext): 
       return Buffer.concat(chunks);
     };
     await filesCommand(createClient(values), { action: action!, positionals, values, readStdin: readAll });
+  } else if (command === 'accounts' || command === 'audit-log') {
+    const { values, positionals } = parse(`herm ${path}`, args, { ...CLIENT_OPTIONS, name: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, account: { type: 'string' } });
+    context.baseURL = resolveBaseURL(values);
+    const client = createClient(values);
+    if (command === 'accounts') await accountsCommand(client, { action: action!, positionals, values });
+    else await auditLogCommand(client, { action: 'list', positionals, values });
   } else if (command === 'chat') {
     const { values, positionals } = parse('herm chat', args, { ...CLIENT_OPTIONS, thread: { type: 'string' } });
     const deploymentId = positionals[0];
@@ -342,7 +443,7 @@ export async function run(argv: string[]): Promise<number> {
     if (command === 'serve') {
       parse('herm serve', rest, {}, false);
       await serveCommand();
-    } else if (command === 'keys') await keysCommand(path.split(' ')[1]!, rest);
+    } else if (command === 'keys') await keysCommand(path.split(' ')[1]!, rest, context);
     else if (command === 'secrets') await secretsCommand(rest);
     else await apiCommand(path, rest, context);
     return EXIT.ok;

@@ -2,11 +2,14 @@
 // server (the scripted model behind it). Help, errors and exit codes, the API commands, and chat.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import Herm, { APIConnectionError } from 'herm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/support/test-server.ts';
+import { failFastFetch } from '../src/fail-fast-fetch.ts';
 
 const CLI_MAIN = path.resolve(import.meta.dirname, '../src/main.ts');
 
@@ -143,6 +146,36 @@ describe('errors', () => {
     }
   });
 
+  it('a refused connection is not retried until the server has answered once; after that the SDK retries', async () => {
+    let calls = 0;
+    const counting = (input: string | URL | Request, init?: RequestInit) => {
+      calls++;
+      return fetch(input, init);
+    };
+    const down = new Herm({ apiKey: 'k', baseURL: `http://127.0.0.1:${await closedPort()}`, fetch: failFastFetch(counting) });
+    const error = await down.deployments.list().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(APIConnectionError);
+    expect((error as Error).message).toBe('Connection error: ECONNREFUSED');
+    expect(calls).toBe(1);
+
+    // A server that answered, then went away (restarting): the SDK's retries (2) go on as usual.
+    const server = http.createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"data":[],"has_more":false}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    calls = 0;
+    const restarting = new Herm({ apiKey: 'k', baseURL: `http://127.0.0.1:${port}`, fetch: failFastFetch(counting) });
+    await restarting.deployments.list();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    expect(calls).toBe(1);
+    const later = await restarting.deployments.list().catch((caught: unknown) => caught);
+    expect(later).toBeInstanceOf(APIConnectionError);
+    expect(calls).toBe(4);
+  });
+
   it('--base-url and --api-key override the environment', async () => {
     const result = await cli(['deployments', 'list', '--base-url', herm.url, '--api-key', herm.adminKey], {
       env: { HERM_BASE_URL: 'http://127.0.0.1:1', PRISM_API_KEY: 'herm_sk_wrong' },
@@ -213,6 +246,55 @@ describe('deployments and threads', () => {
   });
 });
 
+describe('keys and secrets (on the local store)', () => {
+  const local = () => ({ env: { HERM_DATA_DIR: herm.dataDir, LOG_LEVEL: 'silent' } });
+
+  it('keys create, list and revoke with --json', async () => {
+    const created = await cli(['keys', 'create', '--scopes', 'deployments:read', '--name', 'ci', '--json'], local());
+    expect(created.code, created.stderr).toBe(0);
+    const key = JSON.parse(created.stdout);
+    expect(created.stdout.trimEnd().split('\n')).toHaveLength(1);
+    expect(key).toMatchObject({ key_id: expect.stringMatching(/^key_/), name: 'ci', scopes: ['deployments:read'], state: 'active', revoked_at: null });
+    expect(key.secret).toMatch(/^herm_sk_/);
+    expect(key.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // The secret works against the server, with its scope.
+    expect((await herm.request('GET', '/v1/deployments', undefined, key.secret)).status).toBe(200);
+
+    const listed = await cli(['keys', 'list', '--json'], local());
+    expect(listed.code, listed.stderr).toBe(0);
+    const keys = listed.stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const mine = keys.find((entry) => entry.key_id === key.key_id);
+    expect(mine).toMatchObject({ name: 'ci', state: 'active', key_hint: expect.any(String) });
+    // Never the secret, nor its hash.
+    expect(listed.stdout).not.toContain(key.secret);
+    expect(keys.every((entry) => !('secret' in entry) && !('key_hash' in entry))).toBe(true);
+
+    const revoked = await cli(['keys', 'revoke', key.key_id, '--json'], local());
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual({ key_id: key.key_id, revoked: true });
+    const after = (await cli(['keys', 'list', '--json'], local())).stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(after.find((entry) => entry.key_id === key.key_id)).toMatchObject({ state: 'revoked', revoked_at: expect.stringMatching(/Z$/) });
+
+    const missing = await cli(['keys', 'revoke', key.key_id, '--json'], local());
+    expect(missing.code).toBe(4);
+    expect(missing.stdout).toBe('');
+  });
+
+  it('secrets create --json prints the reference as the API returns it', async () => {
+    const created = await cli(['secrets', 'create', '--name', 'crm_token', '--json'], { ...local(), input: 'tok_12345\n' });
+    expect(created.code, created.stderr).toBe(0);
+    const secret = JSON.parse(created.stdout);
+    expect(secret).toMatchObject({ secret_id: expect.stringMatching(/^sec_/), name: 'crm_token' });
+    const fromApi = await herm.request('GET', '/v1/secrets?limit=100');
+    expect(fromApi.status).toBe(200);
+    expect(fromApi.body.data.find((entry: { secret_id: string }) => entry.secret_id === secret.secret_id)).toEqual(secret);
+    expect(created.stdout).not.toContain('tok_12345');
+
+    const plain = await cli(['secrets', 'create', '--name', 'other', '--value', 'other-value'], local());
+    expect(plain.stdout).toMatch(/^sec_\S+\n$/);
+  });
+});
+
 describe('files', () => {
   it('put from stdin and from a file, ls, get to stdout and to a file', async () => {
     const deployment = await readyDeployment();
@@ -253,10 +335,15 @@ describe('files', () => {
 });
 
 describe('events tail', () => {
-  it('prints the events as they happen, --json as JSON lines, until Ctrl-C', async () => {
+  it('prints the events as they happen, --json as JSON lines, coloured on a terminal, until Ctrl-C', async () => {
     const deployment = await readyDeployment();
-    for (const json of [true, false]) {
+    for (const mode of ['json', 'plain', 'color'] as const) {
+      const json = mode === 'json';
       const env: Record<string, string> = { ...(process.env as Record<string, string>), HERM_BASE_URL: herm.url, PRISM_API_KEY: herm.adminKey };
+      delete env.FORCE_COLOR;
+      delete env.NO_COLOR;
+      // FORCE_COLOR stands in for a terminal (the output is a pipe here).
+      if (mode === 'color') env.FORCE_COLOR = '1';
       const args = ['events', 'tail', deployment.deployment_id, '--thread', deployment.thread_id, ...(json ? ['--json'] : [])];
       const child = spawn(process.execPath, [CLI_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -281,8 +368,12 @@ describe('events tail', () => {
         const events = stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
         expect(events.filter((event) => event.type === 'token').map((event) => event.delta).join('')).toBe('Tailed.');
         expect(events.every((event) => event.run_id === run.run_id)).toBe(true);
-      } else {
+      } else if (mode === 'plain') {
         expect(stdout).toMatch(new RegExp(`${run.run_id}  token  \\{"delta":"Tail"\\}`));
+        expect(stdout).not.toContain('\x1b[');
+      } else {
+        expect(stdout).toContain(`\x1b[2m${run.run_id}\x1b[0m  \x1b[32mtoken\x1b[0m  {"delta":"Tail"}`);
+        expect(stdout).toContain('\x1b[1;33mrun_status\x1b[0m  {"status":"completed"}');
       }
     }
   });
@@ -301,6 +392,59 @@ describe('chat', () => {
       ['you> count please', 'Looking.', '● shell  echo hi && seq 1 6', '  ⎿ exit 0', '    hi', '    1', '    2', '    … 4 more lines', 'All done.', 'you> '].join('\n'),
     );
     expect(result.stdout).not.toContain('\x1b[');
+  });
+
+  it('asks for approval of a held call in the terminal, sends the answer and keeps streaming the run', async () => {
+    const deployment = await herm.createDeployment({ steering: { tools: { shell: 'always_ask' } }, features: { memory: false } });
+    herm.model.enqueue(
+      { text: 'Posting.', toolCalls: [{ id: 'call_post', name: 'shell', arguments: { command: 'echo posted' } }] },
+      { text: 'Posted the ads.' },
+    );
+    const result = await cli(['chat', deployment.deployment_id], { input: 'post the ads\n\na\n' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(
+      [
+        'you> post the ads',
+        'Posting.',
+        '● shell  echo posted',
+        '? Approval needed: Run the shell command: echo posted',
+        '  ● shell  echo posted',
+        '  approve (a), deny (d, or "d: reason"), or type a reply',
+        'answer> ',
+        'answer> a',
+        '  ⎿ exit 0',
+        '    posted',
+        'Posted the ads.',
+        'you> ',
+      ].join('\n'),
+    );
+    const runs = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/runs`);
+    expect(runs.body.data[0].status).toBe('completed');
+    const requests = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/steering_requests`);
+    expect(requests.body.data.map((request: any) => [request.status, request.decision])).toEqual([['approved', 'approve']]);
+  });
+
+  it("answers the agent's question with an option, and a denial with its reason", async () => {
+    const deployment = await herm.createDeployment({ steering: { tools: { shell: 'always_ask' } }, features: { memory: false } });
+    herm.model.enqueue(
+      { toolCalls: [{ id: 'call_ask', name: 'ask_human', arguments: { summary: 'Which colour?', options: ['blue', 'green'] } }] },
+      { toolCalls: [{ id: 'call_rm', name: 'shell', arguments: { command: 'rm -rf drafts' } }] },
+      { text: 'Green, and I kept the drafts.' },
+    );
+    const result = await cli(['chat', deployment.deployment_id], { input: 'make ads\n2\nd: keep the drafts\n' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(['? The agent asks: Which colour?', '  1) blue  2) green'].join('\n'));
+    expect(result.stdout).toContain('answer> 2');
+    expect(result.stdout).toContain('answer> d: keep the drafts');
+    expect(result.stdout).toContain('Green, and I kept the drafts.');
+    const requests = await herm.request('GET', `/v1/deployments/${deployment.deployment_id}/steering_requests`);
+    expect(requests.body.data.map((request: any) => [request.kind, request.decision, request.message])).toEqual([
+      ['tool', 'deny', 'keep the drafts'],
+      ['ask', 'approve', 'green'],
+    ]);
+    const tools = herm.model.requests.at(-1)!.messages.filter((message) => message.role === 'tool').map((message) => message.text);
+    expect(tools[0]).toContain('green');
+    expect(tools[1]).toContain('keep the drafts');
   });
 
   it('--json prints the events of the conversation as JSON lines', async () => {

@@ -23,8 +23,17 @@ import { sleep } from './internal/sleep.ts';
 import { Deployments } from './resources/deployments/deployments.ts';
 import { Files } from './resources/files.ts';
 import { Secrets } from './resources/secrets.ts';
+import { Accounts } from './resources/accounts.ts';
+import { Usage } from './resources/usage.ts';
+import { AuditLog } from './resources/audit-log.ts';
+import { Keys } from './resources/keys.ts';
+import { WebhookEndpoints } from './resources/webhooks.ts';
+import { Skills } from './resources/skills.ts';
+import { Memories } from './resources/memories.ts';
+import { Automations } from './resources/automations.ts';
 import { Snapshots } from './resources/snapshots.ts';
 import { Threads } from './resources/threads.ts';
+import { McpServers, Tools } from './resources/tools.ts';
 import { API_VERSION_HEADER, apiVersionMismatch, VERSION } from './version.ts';
 
 export const DEFAULT_BASE_URL = 'http://localhost:8787/v1';
@@ -104,8 +113,22 @@ export class Herm {
   readonly deployments: Deployments;
   readonly threads: Threads;
   readonly secrets: Secrets;
+  /** Accounts (`admin` scope). */
+  readonly accounts: Accounts;
+  /** API keys (`admin` scope). */
+  readonly keys: Keys;
+  /** The audit log of accounts and keys (`admin` scope). */
+  readonly auditLog: AuditLog;
+  readonly webhookEndpoints: WebhookEndpoints;
+  readonly skills: Skills;
+  readonly memories: Memories;
+  readonly automations: Automations;
   readonly files: Files;
   readonly snapshots: Snapshots;
+  readonly tools: Tools;
+  readonly mcpServers: McpServers;
+  /** Usage and credit budgets (setting budgets takes the `admin` scope). */
+  readonly usage: Usage;
 
   /** @throws HermError when no API key is given and `PRISM_API_KEY` is unset. */
   constructor(options: ClientOptions = {}) {
@@ -125,8 +148,18 @@ export class Herm {
     this.deployments = new Deployments(this);
     this.threads = new Threads(this);
     this.secrets = new Secrets(this);
+    this.accounts = new Accounts(this);
+    this.keys = new Keys(this);
+    this.auditLog = new AuditLog(this);
+    this.webhookEndpoints = new WebhookEndpoints(this);
+    this.skills = new Skills(this);
+    this.memories = new Memories(this);
+    this.automations = new Automations(this);
     this.files = new Files(this);
     this.snapshots = new Snapshots(this);
+    this.tools = new Tools(this);
+    this.mcpServers = new McpServers(this);
+    this.usage = new Usage(this);
   }
 
   /** A copy of this client with some settings changed. */

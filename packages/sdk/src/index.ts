@@ -15,6 +15,7 @@ export {
   RateLimitError,
   InternalServerError,
   type ErrorObject,
+  type FieldError,
 } from './core/error.ts';
 export { CursorPage, PagePromise, type CursorPageResponse } from './core/pagination.ts';
 export { EventStream } from './core/streaming.ts';

@@ -71,6 +71,25 @@ describe('APIError mapping', () => {
     expect(APIError.generate(undefined, undefined, undefined)).toBeInstanceOf(APIConnectionError);
   });
 
+  it('keeps the well-formed entries of the errors list, and an empty list without one', () => {
+    const headers = new Headers();
+    const body = {
+      error: {
+        type: 'validation_error',
+        message: 'Missing required parameter: customer_id.',
+        param: 'customer_id',
+        errors: [{ param: 'customer_id', message: 'Missing required parameter: customer_id.' }, { param: 7 }, null, { param: 'name', message: 'Too long.' }],
+      },
+    };
+    expect(APIError.generate(400, body, headers).errors).toEqual([
+      { param: 'customer_id', message: 'Missing required parameter: customer_id.' },
+      { param: 'name', message: 'Too long.' },
+    ]);
+    expect(APIError.generate(400, { error: { type: 'validation_error', message: 'm', errors: 'nope' } }, headers).errors).toEqual([]);
+    expect(APIError.generate(404, { error: { type: 'not_found', message: 'gone' } }, headers).errors).toEqual([]);
+    expect(APIError.generate(undefined, undefined, undefined).errors).toEqual([]);
+  });
+
   it('keeps the status of a response without the error shape', async () => {
     const plain = await startScriptedServer((_request, response) => {
       response.writeHead(502, { 'x-request-id': 'req_proxy' });

@@ -8,7 +8,7 @@ let herm: Herm;
 beforeAll(async () => {
   // Echoes what it received, so each test can check the method, path, query and body on both sides.
   server = await startScriptedServer((request, response) => {
-    const isList = request.method === 'GET' && /\/(deployments|runs|threads|secrets)$/.test(request.pathname);
+    const isList = request.method === 'GET' && /\/(deployments|runs|threads|secrets|steering_requests)$/.test(request.pathname);
     const echo = { method: request.method, path: request.pathname, query: Object.fromEntries(request.query), body: request.json };
     sendJson(response, request.method === 'POST' ? 201 : 200, isList ? { data: [echo], next_cursor: null } : echo);
   });
@@ -84,6 +84,21 @@ describe('deployments', () => {
     expect(cancelled).toMatchObject({ method: 'POST', path: '/v1/deployments/dep_1/runs/run_1/cancel' });
     expect(cancelled.body).toBeUndefined();
   });
+
+  it('steering: respond to a request, list and get requests; messages.send with a multitask_strategy', async () => {
+    expect(
+      echo(await herm.deployments.runs.steering.respond('dep_1', 'run_1', 'str_1', { decision: 'reply', message: 'Use blue.' })),
+    ).toMatchObject({ method: 'POST', path: '/v1/deployments/dep_1/runs/run_1/steering/str_1', body: { decision: 'reply', message: 'Use blue.' } });
+    expect(await firstItem(herm.deployments.steeringRequests.list('dep_1', { status: 'pending', run_id: 'run_1' }))).toMatchObject({
+      method: 'GET',
+      path: '/v1/deployments/dep_1/steering_requests',
+      query: { status: 'pending', run_id: 'run_1' },
+    });
+    expect(echo(await herm.deployments.steeringRequests.get('dep_1', 'str_1'))).toMatchObject({ method: 'GET', path: '/v1/deployments/dep_1/steering_requests/str_1' });
+    expect(echo(await herm.deployments.messages.send('dep_1', { content: 'hi', multitask_strategy: 'enqueue' }))).toMatchObject({
+      body: { content: 'hi', multitask_strategy: 'enqueue' },
+    });
+  });
 });
 
 describe('threads', () => {
@@ -126,5 +141,19 @@ describe('secrets', () => {
     expect(await firstItem(herm.secrets.list({ limit: 2 }))).toMatchObject({ path: '/v1/secrets', query: { limit: '2' } });
     expect(echo(await herm.secrets.delete('sec_1'))).toMatchObject({ method: 'DELETE', path: '/v1/secrets/sec_1', query: {} });
     expect(echo(await herm.secrets.delete('sec_1', { force: true }))).toMatchObject({ method: 'DELETE', path: '/v1/secrets/sec_1', query: { force: 'true' } });
+  });
+
+  it('create with allowed_hosts, get, update', async () => {
+    expect(echo(await herm.secrets.create({ name: 'T', value: 'v', allowed_hosts: ['api.example.com'] }))).toMatchObject({
+      method: 'POST',
+      body: { name: 'T', value: 'v', allowed_hosts: ['api.example.com'] },
+    });
+    expect(echo(await herm.secrets.get('sec_1'))).toMatchObject({ method: 'GET', path: '/v1/secrets/sec_1' });
+    expect(echo(await herm.secrets.update('sec_1', { value: 'new', allowed_hosts: ['*.example.com'] }))).toEqual({
+      method: 'PATCH',
+      path: '/v1/secrets/sec_1',
+      query: {},
+      body: { value: 'new', allowed_hosts: ['*.example.com'] },
+    });
   });
 });

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createApiServer } from './api/http-server.ts';
 import { createApp } from './api/app.ts';
 import { KeyVerifier, SCOPES } from './api/auth.ts';
+import { QuotaService, quotaDefaults } from './quotas/quota-service.ts';
 import { KeyRevocations } from './api/key-revocations.ts';
 import type { Config } from './config.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
@@ -20,27 +21,48 @@ import { SSE_RETRY_MS } from './events/sse-stream.ts';
 import { loadFilesSettings } from './files/files-settings.ts';
 import { sweepUploadTemporaries, UPLOAD_STALE_MINUTES } from './files/upload-temporaries.ts';
 import { WorkspaceFiles } from './files/workspace-files.ts';
+import { WorkspaceChangeTracker } from './files/workspace-changes.ts';
 import { createAttachmentDownload } from './net/attachment-download.ts';
 import { outboundPolicyFromConfig } from './net/outbound-fetch.ts';
+import { DeploymentToolset } from './mcp/deployment-toolset.ts';
+import { McpConnections } from './mcp/mcp-connections.ts';
+import { mcpSecretValues } from './mcp/mcp-secret-values.ts';
 import { RunManager } from './runs/run-manager.ts';
-import { createBuiltinTools } from './runtime/tools/builtin-tools.ts';
+import { SteeringService } from './steering/steering-service.ts';
+import { prepareRunSkills } from './skills/run-skills.ts';
+import { createBuiltinTools, DEFAULT_BUILTIN_TOOLS_OPTIONS } from './runtime/tools/builtin-tools.ts';
 import type { SandboxBackend } from './sandbox/sandbox.ts';
 import { sandboxCeilingsFromConfig } from './sandbox/limits/limit-ceilings.ts';
 import { createSandboxBackends, fromBackends, sandboxLimitsFromConfig } from './sandbox/sandbox-backends.ts';
 import { createUnsandboxedBackend } from './sandbox/unsandboxed.ts';
 import { SecretCipher } from './secrets/secret-cipher.ts';
+import { DeploymentSecrets } from './secrets/deployment-secrets.ts';
+import { EgressTls } from './sandbox/egress/egress-tls.ts';
 import { retentionMsFromDays, SnapshotService } from './snapshots/snapshot-service.ts';
 import type { Services } from './services.ts';
 import { DEFAULT_ACCOUNT_ID } from './store/accounts.ts';
 import { startIdempotencySweeper } from './store/idempotency.ts';
 import { openStore } from './store/open-store.ts';
 import { createServerLogger } from './logging/log-output.ts';
-import { DEFAULT_MODEL, parseModelName, type ModelProvider } from './models/index.ts';
+import { DEFAULT_MODEL, parseModelName, resolveModel, type ModelProvider } from './models/index.ts';
+import { MemoryObserver } from './memory/memory-observer.ts';
+import { promptMemory } from './memory/memory-prompt.ts';
+import { MemoryService } from './memory/memory-service.ts';
 import { readEnvironmentValue } from './models/model-config.ts';
 import { enabledFailpoints } from './util/failpoints.ts';
 import { randomBase62 } from './util/ids.ts';
 import { startIdleMemoryReclaimer } from './util/idle-memory.ts';
+import { WebhookEndpointCache } from './webhooks/endpoint-cache.ts';
+import { WebhookOutbox } from './webhooks/webhook-outbox.ts';
+import { WebhookWorker } from './webhooks/webhook-worker.ts';
+import { HermMetrics } from './observability/metrics.ts';
+import { countSandboxCommands } from './observability/sandbox-metrics.ts';
+import { AutomationScheduler } from './automations/automation-scheduler.ts';
+import { AutomationService } from './automations/automation-service.ts';
+import { automationBuiltins } from './automations/automations-tool.ts';
+import { systemClock, type Clock } from './util/time.ts';
 import { injectProcessFaults, installProcessHandlers } from './util/process-handlers.ts';
+import { UsageService } from './usage/usage-service.ts';
 
 export interface StartOptions {
   logger?: Logger;
@@ -59,6 +81,8 @@ export interface StartOptions {
    * process exits 1. Removed by close().
    */
   processHandlers?: boolean;
+  /** The clock automations are scheduled by (tests move it forward); Date.now by default. */
+  clock?: Clock;
 }
 
 export interface RunningServer {
@@ -184,15 +208,30 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await fs.mkdir(workspacesRoot, { recursive: true, mode: 0o700 });
   await fs.chmod(workspacesRoot, 0o700);
   const nodeId = `node_${randomBase62(12)}`;
+  // This server's Prometheus metrics (GET /metrics): a registry of its own, so that servers in one process stay apart.
+  const metrics = new HermMetrics();
   const hub = new EventHub({ logger });
   const events = new EventLog(store.events, hub, nodeId);
   // PostgreSQL: one connection LISTENs for the other nodes' events and for revoked keys, reconnecting forever.
   const listener = config.DATABASE_URL ? new PostgresListener({ connectionString: config.DATABASE_URL, logger }) : undefined;
-  const relay = listener ? new PostgresEventRelay({ listener, repository: store.events, hub, nodeId, logger }) : undefined;
+  const relay = listener
+    ? new PostgresEventRelay({ listener, repository: store.events, hub, nodeId, logger, onRelayed: (lagMs) => metrics.eventRelayLagSeconds.observe(Math.max(0, lagMs) / 1000) })
+    : undefined;
+  // Which endpoints each deployment's events go to, cached for the outbox; emptied by every endpoint write (other
+  // nodes' too, by NOTIFY: so registered before the listener starts).
+  const webhookEndpoints = new WebhookEndpointCache({ ttlMs: listener ? 1_000 : Number.POSITIVE_INFINITY, listener });
+  store.webhooks.onEndpointsChanged(() => webhookEndpoints.invalidate());
   const keys = new KeyVerifier(store.accounts);
+  // Quotas and rate limits: the server's defaults (all off unless configured), each account's overrides.
+  const quotas = new QuotaService({ db: store.db, dialect: store.dialect, defaults: quotaDefaults(config), defaultDiskMb: config.HERM_SANDBOX_DISK_MB, logger: logger.child({ component: 'quotas' }) });
   const revocations = new KeyRevocations({ accounts: store.accounts, verifier: keys, hub, listener, logger });
   await listener?.start();
   await revocations.start();
+  const secretCipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
+  // Connector secrets: placeholders in the sandbox, the real values put into requests to their hosts by the egress
+  // proxy, which terminates TLS for those hosts with this server's CA (docs/secrets.md).
+  const deploymentSecrets = new DeploymentSecrets({ store, cipher: secretCipher });
+  const egressTls = new EgressTls({ dataDir: config.dataDir, extraCaFiles: config.HERM_EGRESS_CA_CERTS });
   const sandboxBackends = options.sandboxBackend
     ? fromBackends([
         options.sandboxBackend,
@@ -200,9 +239,31 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           ? [createUnsandboxedBackend({ limits: sandboxLimitsFromConfig(config) })]
           : []),
       ])
-    : await createSandboxBackends({ config, logger: logger.child({ component: 'sandbox' }) });
-  const secretCipher = SecretCipher.fromConfig(config.HERM_SECRET_KEY, config.dataDir);
+    : await createSandboxBackends({
+        config,
+        logger: logger.child({ component: 'sandbox' }),
+        egressSecrets: { bindings: (deploymentId) => deploymentSecrets.bindings(deploymentId), tls: egressTls },
+      });
+  // Every command of a run or of the Files API is counted while it runs (herm_sandbox_commands_active).
+  countSandboxCommands(sandboxBackends, metrics);
   let runs: RunManager | undefined;
+  const builtinTools = { ...createBuiltinTools({ maxShellTimeoutSeconds: Math.floor(config.HERM_MAX_COMMAND_TIMEOUT_MS / 1000) }) };
+  const mcpConnections = new McpConnections({
+    policy: outboundPolicyFromConfig(config),
+    timeoutMs: config.HERM_MCP_TIMEOUT_MS,
+    secretValues: mcpSecretValues(store, secretCipher),
+    logger: logger.child({ component: 'mcp' }),
+  });
+  let automations: AutomationService | undefined;
+  const toolset = new DeploymentToolset({
+    builtins: builtinTools,
+    // The agent manages its automations with a tool of its own, offered only with features.automations on.
+    deploymentBuiltins: (deployment) => automationBuiltins(automations, deployment),
+    connections: mcpConnections,
+    largeOutput: { thresholdCharacters: DEFAULT_BUILTIN_TOOLS_OPTIONS.largeOutputThreshold, previewCharacters: DEFAULT_BUILTIN_TOOLS_OPTIONS.previewCharacters },
+    // The Tools API answers promptly: a server that does not list its tools in time shows as unavailable.
+    listTimeoutMs: Math.min(config.HERM_MCP_TIMEOUT_MS, 5_000),
+  });
   const snapshots = new SnapshotService({
     store,
     dataDir: config.dataDir,
@@ -226,20 +287,84 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     allowUnsandboxed: config.HERM_ALLOW_UNSANDBOXED,
     internalDestinations: config.HERM_SANDBOX_INTERNAL_DESTINATIONS,
     outboundPolicy: outboundPolicyFromConfig(config),
+    skillFetchTimeoutMs: config.HERM_SKILL_FETCH_TIMEOUT_MS,
     limitCeilings: sandboxCeilingsFromConfig(config),
     snapshots,
     defaultDiskMb: config.HERM_SANDBOX_DISK_MB,
     sessionWorkspaces,
-    onDeleted: async (deploymentId) => runs?.cancelDeployment(deploymentId),
+    quotas,
+    onDeleted: async (deploymentId) => {
+      await runs?.cancelDeployment(deploymentId);
+      // Its automations go with it (they stopped firing when it was marked deleted).
+      await store.automations.deleteForDeployment(deploymentId);
+      await mcpConnections.closeDeployment(deploymentId);
+      // Its memory's index, versions and observer state go with it (the files go with the workspace).
+      await store.memories.deleteDeployment(deploymentId);
+    },
+  });
+  // Filesystem events (features.filesystem_webhooks): one tracker, so commands at work in one workspace at once
+  // (a run's, a Files API call's) report each change once.
+  const workspaceChanges = new WorkspaceChangeTracker({
+    settings: { maxEntries: config.HERM_FILESYSTEM_EVENTS_MAX_FILES, maxEventsPerCommand: config.HERM_FILESYSTEM_EVENTS_MAX_PER_COMMAND },
+    attachWorkspace: (workspaceDir) => sandboxBackends.attachWorkspace(workspaceDir),
+    logger: logger.child({ component: 'files' }),
+  });
+  const files = new WorkspaceFiles({
+    changes: {
+      tracker: workspaceChanges,
+      // Not a run's: committed through the event log directly, with the thread of a session workspace (a persistent
+      // one is every thread's).
+      record: async ({ deployment, threadId }, changes) => {
+        const thread = deployment.sandbox.persistent_filesystem ? null : (threadId ?? null);
+        await Promise.all(changes.map((change) => events.emit({ deploymentId: deployment.id, type: 'filesystem', threadId: thread, runId: null, data: { ...change } })));
+      },
+    },
+    openSandbox: ({ deployment, threadId }) => {
+      const backend = sandboxBackends.get(deployment.sandbox.type);
+      if (!backend) throw new Error(`The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`);
+      const spec = deployments.sandboxSpec(deployment, threadId === undefined ? {} : { threadId });
+      // Reads are cut into chunks of the server's output size, whatever a deployment's commands keep.
+      return backend.open({ ...spec, limits: { ...spec.limits, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES } });
+    },
+    maxFileBytes: filesSettings.maxFileBytes,
+    maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,
+    logger: logger.child({ component: 'files' }),
+  });
+  // Observational memory (memory/): files in the workspace, in each run's prompt, observed after runs in the background.
+  const memory = new MemoryService({ repository: store.memories, files, logger: logger.child({ component: 'memory' }) });
+  // Usage and credits (usage/): runs' and memory model calls' usage, priced by HERM_MODEL_PRICES, charged to budgets.
+  const usage = new UsageService({ repository: store.usage, prices: config.HERM_MODEL_PRICES, logger: logger.child({ component: 'usage' }) });
+  const memoryObserver = new MemoryObserver({
+    store,
+    memory,
+    onUsage: (call) => {
+      void store.deployments.getById(call.deploymentId).then(
+        (deployment) => deployment && usage.recordMemoryCall(deployment, call.kind, call),
+        (error: unknown) => logger.warn({ err: error, deploymentId: call.deploymentId }, 'could not record the usage of a memory model call'),
+      );
+    },
+    model: (deployment) => options.modelOverride?.(deployment.model) ?? resolveModel(deployment.model, options.modelEnvironment ?? process.env),
+    nodeId,
+    logger: logger.child({ component: 'memory' }),
+    settings: { observeTokens: config.HERM_MEMORY_OBSERVE_TOKENS, observeIdleMs: config.HERM_MEMORY_OBSERVE_IDLE_MS, reflectTokens: config.HERM_MEMORY_REFLECT_TOKENS, pollMs: config.HERM_MEMORY_POLL_MS },
   });
   runs = new RunManager({
     store,
     events,
     sandboxBackends,
-    tools: { ...createBuiltinTools({ maxShellTimeoutSeconds: Math.floor(config.HERM_MAX_COMMAND_TIMEOUT_MS / 1000) }) },
+    tools: builtinTools,
+    toolset: (deployment, signal) => toolset.forRun(deployment, signal),
     secrets: secretCipher,
+    deploymentSecrets,
     sandboxSpec: (deployment, specOptions) => deployments.sandboxSpec(deployment, specOptions),
     acquireWorkspace: (deployment, threadId) => deployments.acquireWorkspace(deployment, threadId),
+    prepareSkills: (deployment, threadId, signal) =>
+      prepareRunSkills(deployment, threadId, deployment.sandbox.type !== 'none', { skillsDir: (record, thread) => deployments.skillsDir(record, thread), files, logger: logger.child({ component: 'skills' }) }, signal),
+    prepareMemory: async (deployment) =>
+      deployment.features.memory
+        ? promptMemory(await memory.all(deployment), { editable: deployment.sandbox.persistent_filesystem, maxCharacters: config.HERM_MEMORY_PROMPT_TOKENS * 4 })
+        : undefined,
+    onRunEnded: (run, deployment) => memoryObserver.runEnded(run, deployment),
     nodeId,
     leaseMs: config.HERM_RUN_LEASE_MS,
     maxSteps: config.HERM_MAX_STEPS,
@@ -248,7 +373,48 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     modelEnvironment: options.modelEnvironment ?? process.env,
     modelOverride: options.modelOverride,
     download: createAttachmentDownload(outboundPolicyFromConfig(config)),
+    workspaceChanges,
+    steeringExpiresSeconds: config.HERM_STEERING_EXPIRES_SECONDS,
+    metrics,
+    usage,
   });
+  const runManager = runs;
+  const steering = new SteeringService({
+    store,
+    events,
+    nodeId,
+    leaseMs: config.HERM_RUN_LEASE_MS,
+    logger: logger.child({ component: 'steering' }),
+    start: (run, deployment) => runManager.startTaken(run, deployment),
+  });
+  // Automations: a firing commits its run with the move of its due time; this node's scheduler wakes at the earliest.
+  automations = new AutomationService({
+    store,
+    events,
+    runs: runManager,
+    nodeId,
+    leaseMs: config.HERM_RUN_LEASE_MS,
+    clock: options.clock ?? systemClock,
+    logger: logger.child({ component: 'automations' }),
+    quotas,
+  });
+  const automationScheduler = new AutomationScheduler({ service: automations, pollMs: config.HERM_AUTOMATIONS_POLL_MS, logger: logger.child({ component: 'automations' }) });
+  // Webhooks: deliveries are enqueued in the commit of the events they tell of, and sent by this worker.
+  const webhooks = new WebhookWorker({
+    repository: store.webhooks,
+    cipher: secretCipher,
+    policy: outboundPolicyFromConfig(config),
+    nodeId,
+    logger: logger.child({ component: 'webhooks' }),
+    retrySchedule: config.HERM_WEBHOOK_RETRY_SCHEDULE,
+    timeoutMs: config.HERM_WEBHOOK_TIMEOUT_MS,
+    disableAfterMs: config.HERM_WEBHOOK_DISABLE_AFTER_MS,
+    pollMs: config.HERM_WEBHOOK_POLL_MS,
+    releaseLeasesAtStart: store.dialect === 'sqlite',
+    retentionMs: config.HERM_WEBHOOK_RETENTION_DAYS * 86_400_000,
+    onAttempt: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
+  });
+  events.attachOutbox(new WebhookOutbox(store.webhooks, webhookEndpoints, () => webhooks.wake()));
   const services: Services = {
     config,
     store,
@@ -257,23 +423,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     runs,
     deployments,
     snapshots,
-    files: new WorkspaceFiles({
-      openSandbox: ({ deployment, threadId }) => {
-        const backend = sandboxBackends.get(deployment.sandbox.type);
-        if (!backend) throw new Error(`The deployment's sandbox type "${deployment.sandbox.type}" is not available on this server.`);
-        const spec = deployments.sandboxSpec(deployment, threadId === undefined ? {} : { threadId });
-        // Reads are cut into chunks of the server's output size, whatever a deployment's commands keep.
-        return backend.open({ ...spec, limits: { ...spec.limits, maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES } });
-      },
-      maxFileBytes: filesSettings.maxFileBytes,
-      maxOutputBytes: config.HERM_MAX_OUTPUT_BYTES,
-      logger: logger.child({ component: 'files' }),
-    }),
+    files,
+    workspaceChanges,
     secretCipher,
+    usage,
     keys,
     logger,
     nodeId,
+    tools: toolset,
+    webhooks,
+    memory,
+    steering,
+    automations,
+    automationScheduler,
+    quotas,
+    metrics,
   };
+  metrics.setSources({ activeRuns: () => runManager.activeCount, sseClients: () => hub.subscriberCount(), store });
   const createdAdminKey = await bootstrapKeys(services);
   if (createdAdminKey) {
     const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -286,7 +452,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await runs.recover(store.dialect === 'sqlite');
   snapshots.start();
   sessionWorkspaces.start();
+  // Expired steering requests resolve as denied within about a second of their expires_at, on whichever node sweeps first.
+  steering.start(1_000);
   const idempotencySweeper = startIdempotencySweeper({ repository: store.idempotency, logger: logger.child({ component: 'idempotency' }) });
+  webhooks.start();
+  memoryObserver.start();
+  // What came due while the server was down fires now, once per automation.
+  automationScheduler.start();
   runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
   const stopReclaimer = startIdleMemoryReclaimer({
     onReclaim: ({ rssBefore, rssAfter, durationMs }) =>
@@ -340,13 +512,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         hub.closeAll({ retryMs: SSE_RETRY_MS });
         stopReclaimer();
         await idempotencySweeper.stop();
+        steering.stop();
+        await memoryObserver.stop();
+        await automationScheduler.stop();
         await runs.stop();
+        await mcpConnections.close();
         // Before the backends unmount workspaces: a restore unpacking into one stops first.
         await deployments.stop();
         await snapshots.stop();
         await sessionWorkspaces.stop();
         await sandboxBackends.close();
+        egressTls.close();
         await events.drain();
+        await webhooks.stop();
         revocations.stop();
         await listener?.stop();
         await relay?.stop();

@@ -3,6 +3,8 @@
 // line) for scripts.
 import Herm, { DEFAULT_BASE_URL, HermError, type Deployment, type Thread } from 'herm';
 import { CliError, EXIT, UsageError } from '../cli-errors.ts';
+import { colorWanted, paint } from '../color.ts';
+import { failFastFetch } from '../fail-fast-fetch.ts';
 
 export interface ClientFlags {
   'api-key'?: string | undefined;
@@ -28,7 +30,8 @@ export function createClient(flags: ClientFlags): Herm {
   }
   const baseURL = resolveBaseURL(flags);
   try {
-    return new Herm({ apiKey, baseURL });
+    // A server that is not running is said at once, not after the SDK's retries (fail-fast-fetch.ts).
+    return new Herm({ apiKey, baseURL, fetch: failFastFetch() });
   } catch (error) {
     if (!(error instanceof HermError)) throw error;
     throw new CliError(`invalid base URL '${baseURL}'`, `expected an http(s) URL such as ${DEFAULT_BASE_URL} (HERM_BASE_URL or --base-url)`, EXIT.usage);
@@ -143,10 +146,14 @@ export async function eventsTailCommand(client: Herm, { positionals, values }: E
   const stop = (): void => stream.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const color = !values.json && colorWanted(process.stdout);
   try {
     for await (const event of stream) {
       if (values.json) jsonLine(event);
-      else out(`${event.created_at}  ${event.run_id}  ${event.type}  ${summary(event as unknown as Record<string, unknown>)}`);
+      else {
+        const type = paint(color, EVENT_COLORS[event.type] ?? '1', event.type);
+        out(`${paint(color, '2', event.created_at)}  ${paint(color, '2', event.run_id ?? '-')}  ${type}  ${summary(event as unknown as Record<string, unknown>)}`);
+      }
     }
   } catch (error) {
     if ((error as Error).name === 'APIUserAbortError' || (error as Error).name === 'AbortError') return;
@@ -156,6 +163,16 @@ export async function eventsTailCommand(client: Herm, { positionals, values }: E
     process.off('SIGTERM', stop);
   }
 }
+
+/** The colour of each event type's name on a terminal: the agent's text green, tools cyan and magenta, status yellow. */
+const EVENT_COLORS: Record<string, string> = {
+  token: '32',
+  tool_call: '1;36',
+  tool_result: '35',
+  run_status: '1;33',
+  filesystem: '34',
+  steering_request: '1;31',
+};
 
 function summary(event: Record<string, unknown>): string {
   const { type, run_id: _run, thread_id: _thread, created_at: _created, id: _id, ...rest } = event;

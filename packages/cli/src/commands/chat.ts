@@ -2,7 +2,8 @@
 // Each line is sent as a message on one thread; the agent's tokens, tool calls and results stream back
 // as they happen, and the prompt returns when the run completes, fails, or waits for a human reply.
 import { createInterface } from 'node:readline';
-import Herm, { APIError, type HermEvent } from 'herm';
+import Herm, { APIError, type HermEvent, type SteeringRequestEvent, type SteeringRespondParams } from 'herm';
+import { colorWanted } from '../color.ts';
 
 export interface ChatOptions {
   deploymentId: string;
@@ -23,8 +24,10 @@ const EXIT_COMMAND = '/exit';
 const TOOL_RESULT_PREVIEW_LINES = 3;
 const LINE_CHARS = 160;
 
-/** How following the runs of one turn ended. */
-type TurnOutcome = 'finished' | 'waiting_on_human' | 'stream_closed';
+/** How following the runs of one turn ended; a run waiting on its steering request carries it. */
+type TurnOutcome = { kind: 'finished' | 'stream_closed' } | { kind: 'waiting_on_human'; request: SteeringRequestEvent | undefined };
+
+const STEERING_PROMPT = 'answer> ';
 
 /**
  * Runs the chat until `/exit`, end of input, or Ctrl-C at the prompt. Ctrl-C during a run cancels it.
@@ -60,11 +63,22 @@ export async function runChat(options: ChatOptions): Promise<void> {
     transcript.promptShown();
   };
 
+  // A line read that a Ctrl-C at the steering prompt left waiting: the next read takes it (no line is lost).
+  let pendingLine: Promise<IteratorResult<string>> | undefined;
+  const nextLine = (): Promise<IteratorResult<string>> => {
+    const line = pendingLine ?? lines.next();
+    pendingLine = undefined;
+    return line;
+  };
+  /** Set while the steering prompt waits: Ctrl-C then cancels the run and leaves the prompt. */
+  let interruptAsk: (() => void) | undefined;
+
   readline.on('SIGINT', () => {
     if (activeRuns.size === 0) {
       readline.close();
       return;
     }
+    interruptAsk?.();
     transcript.line('[cancelling]');
     for (const runId of activeRuns) {
       client.deployments.runs.cancel(deploymentId, runId).catch((error: unknown) => {
@@ -77,7 +91,7 @@ export async function runChat(options: ChatOptions): Promise<void> {
     if (!json) transcript.line(`Chatting with ${deploymentId} on thread ${threadId}. Type ${EXIT_COMMAND} to quit.`);
     showPrompt();
     while (true) {
-      const next = await lines.next();
+      const next = await nextLine();
       if (next.done) break;
       if (!json) transcript.userLine(next.value, readline.terminal);
       const content = next.value.trim();
@@ -86,8 +100,46 @@ export async function runChat(options: ChatOptions): Promise<void> {
         const runId = await sendMessage(client, deploymentId, threadId, content, transcript);
         if (runId !== undefined) {
           activeRuns.add(runId);
-          const outcome = await followRuns(events, activeRuns, transcript);
-          if (outcome === 'stream_closed') break;
+          let outcome = await followRuns(events, activeRuns, transcript);
+          // A run waiting on a steering request (one this server can answer: it has a request_id): ask here, send
+          // the answer, and keep streaming the run it resumes.
+          while (outcome.kind === 'waiting_on_human' && outcome.request?.request_id !== undefined) {
+            const request = outcome.request;
+            const interrupted = new Promise<'interrupted'>((resolve) => (interruptAsk = () => resolve('interrupted')));
+            const read = async (): Promise<IteratorResult<string> | 'interrupted'> => {
+              const line = nextLine();
+              const first = await Promise.race([line, interrupted]);
+              if (first === 'interrupted') pendingLine = line;
+              return first;
+            };
+            const answer = await askSteering(request, read, transcript, readline.terminal, () => {
+              if (json) return;
+              if (inputEnded) output.write(STEERING_PROMPT);
+              else {
+                readline.setPrompt(STEERING_PROMPT);
+                readline.prompt();
+                readline.setPrompt(PROMPT);
+              }
+              transcript.promptShown();
+            });
+            interruptAsk = undefined;
+            if (answer === undefined) break;
+            if (answer === 'interrupted') {
+              // Ctrl-C: the run is being cancelled; its end comes on the stream.
+              transcript.endLine();
+              outcome = await followRuns(events, activeRuns, transcript);
+              continue;
+            }
+            try {
+              await client.deployments.runs.steering.respond(deploymentId, request.run_id, request.request_id, answer);
+            } catch (error) {
+              if (!(error instanceof APIError)) throw error;
+              transcript.error(error.message);
+              // Answered elsewhere, expired or cancelled meanwhile: the run's events say what happened next.
+            }
+            outcome = await followRuns(events, activeRuns, transcript);
+          }
+          if (outcome.kind === 'stream_closed') break;
         }
       }
       showPrompt();
@@ -132,11 +184,13 @@ async function followRuns(
   activeRuns: Set<string>,
   transcript: Transcript,
 ): Promise<TurnOutcome> {
+  let request: SteeringRequestEvent | undefined;
   while (activeRuns.size > 0) {
     const next = await events.next();
-    if (next.done) return 'stream_closed';
+    if (next.done) return { kind: 'stream_closed' };
     const event = next.value;
-    if (!activeRuns.has(event.run_id)) continue;
+    // A Files API call's filesystem event belongs to no run.
+    if (event.run_id === null || !activeRuns.has(event.run_id)) continue;
     if (transcript.json) transcript.event(event);
     switch (event.type) {
       case 'token':
@@ -149,7 +203,8 @@ async function followRuns(
         transcript.toolResult(event.result, event.is_error);
         break;
       case 'steering_request':
-        transcript.line(`[steering_request ${event.summary}]`);
+        request = event;
+        transcript.steeringRequest(event);
         break;
       case 'filesystem':
         transcript.line(`[filesystem ${event.change} ${event.path}]`);
@@ -161,21 +216,62 @@ async function followRuns(
           activeRuns.delete(event.run_id);
           transcript.line(`[error: ${event.error?.message ?? 'the run failed'}]`);
         } else if (event.status === 'waiting_on_human') {
-          transcript.line('[waiting for your reply]');
-          return 'waiting_on_human';
+          // An older server's request cannot be answered here: a message on the thread is the reply.
+          if (request?.request_id === undefined) transcript.line('[waiting for your reply]');
+          return { kind: 'waiting_on_human', request };
         }
         break;
     }
   }
   transcript.endLine();
-  return 'finished';
+  return { kind: 'finished' };
 }
 
-/** Colours only for a terminal, and never with NO_COLOR (https://no-color.org); FORCE_COLOR forces them. */
-function colorWanted(output: NodeJS.WritableStream): boolean {
-  if (process.env.NO_COLOR) return false;
-  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
-  return (output as { isTTY?: boolean }).isTTY === true;
+/**
+ * Reads the answer to a steering request: `a`/`approve`/`y`/`yes`, `d`/`deny`/`n`/`no` (optionally `d: reason`),
+ * for a question the number or text of one of its options, anything else is a reply. Undefined when input ended;
+ * 'interrupted' on Ctrl-C (the run is being cancelled).
+ */
+async function askSteering(
+  request: SteeringRequestEvent,
+  read: () => Promise<IteratorResult<string> | 'interrupted'>,
+  transcript: Transcript,
+  echoed: boolean,
+  prompt: () => void,
+): Promise<SteeringRespondParams | 'interrupted' | undefined> {
+  for (;;) {
+    prompt();
+    const next = await read();
+    if (next === 'interrupted') return next;
+    if (next.done) return undefined;
+    transcript.userLine(next.value, echoed, true);
+    const answer = parseSteeringAnswer(next.value, request);
+    if (answer) return answer;
+  }
+}
+
+/** The answer a line gives to a steering request; undefined for an empty line. */
+export function parseSteeringAnswer(line: string, request: Pick<SteeringRequestEvent, 'kind' | 'options'>): SteeringRespondParams | undefined {
+  const text = line.trim();
+  if (text === '') return undefined;
+  // A question's own options come first: an option may well start with "no".
+  if (request.kind === 'ask' && !isDefaultOptions(request.options)) {
+    const number = Number(text);
+    if (Number.isInteger(number) && number >= 1 && number <= request.options.length) return { decision: 'approve', message: request.options[number - 1]! };
+    const option = request.options.find((candidate) => candidate.toLowerCase() === text.toLowerCase());
+    if (option !== undefined) return { decision: 'approve', message: option };
+  }
+  if (/^(a|approve|y|yes)$/i.test(text)) return { decision: 'approve' };
+  const deny = /^(?:d|deny|n|no)(?:$|[\s:,-]+([\s\S]*))$/i.exec(text);
+  if (deny) {
+    const reason = (deny[1] ?? '').trim();
+    return reason === '' ? { decision: 'deny' } : { decision: 'deny', message: reason };
+  }
+  return { decision: 'reply', message: text };
+}
+
+function isDefaultOptions(options: string[]): boolean {
+  return options.length === 3 && options[0] === 'approve' && options[1] === 'deny' && options[2] === 'reply';
 }
 
 /** The one argument that says what a call does (the shell command, the path), else compact JSON. */
@@ -256,6 +352,32 @@ class Transcript {
     this.#output.write(`${JSON.stringify(event)}\n`);
   }
 
+  /**
+   * A steering request: what the agent asks (or the call waiting for approval) and how to answer.
+   * An older server's event (no request_id) shows as one bracketed line.
+   */
+  steeringRequest(event: SteeringRequestEvent): void {
+    if (this.json) return;
+    if (event.request_id === undefined) {
+      this.line(`[steering_request ${event.summary}]`);
+      return;
+    }
+    if (event.kind === 'ask') {
+      this.line(`${this.#paint('33', '?')} ${this.#paint('1', 'The agent asks:')} ${event.summary}`);
+      if (!isDefaultOptions(event.options)) this.line(`  ${event.options.map((option, index) => `${index + 1}) ${option}`).join('  ')}`);
+      this.line(
+        `  ${this.#paint('2', isDefaultOptions(event.options) ? 'type your answer, or approve (a) / deny (d)' : 'pick a number, type your answer, or approve (a) / deny (d)')}`,
+      );
+      return;
+    }
+    this.line(`${this.#paint('33', '?')} ${this.#paint('1', 'Approval needed:')} ${event.summary}`);
+    if (event.tool_call) {
+      const args = event.tool_call.arguments;
+      this.line(`  ${this.#paint('36', '●')} ${this.#paint('1', event.tool_call.tool)}  ${describeToolCall(args !== null && typeof args === 'object' ? (args as Record<string, unknown>) : {})}`);
+    }
+    this.line(`  ${this.#paint('2', 'approve (a), deny (d, or "d: reason"), or type a reply')}`);
+  }
+
   /** `● shell  echo hi && uname -a` */
   toolCall(tool: string, args: Record<string, unknown>): void {
     if (this.json) return;
@@ -290,7 +412,8 @@ class Transcript {
   }
 
   /** A terminal echoes what the user typed; piped input is written out so the transcript reads right. */
-  userLine(text: string, echoed: boolean): void {
+  userLine(text: string, echoed: boolean, steering = false): void {
+    if (steering && this.json) return;
     if (!echoed) this.#output.write(`${text}\n`);
     this.#atLineStart = true;
   }

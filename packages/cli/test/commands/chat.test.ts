@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import Herm from 'herm';
-import { describeToolCall, runChat, summarizeToolResult } from '../../src/commands/chat.ts';
+import { describeToolCall, parseSteeringAnswer, runChat, summarizeToolResult } from '../../src/commands/chat.ts';
 import {
   openSse,
   sendError,
@@ -225,5 +225,27 @@ describe('tool lines', () => {
     expect(describeToolCall({ path: 'notes.md', content: 'x' })).toBe('notes.md');
     expect(describeToolCall({ command: 'set -e\nmake\nmake test' })).toBe('set -e … (+2 lines)');
     expect(describeToolCall({ a: 1 })).toBe('{"a":1}');
+  });
+});
+
+describe('parseSteeringAnswer', () => {
+  const tool = { kind: 'tool' as const, options: ['approve', 'deny', 'reply'] };
+  const question = { kind: 'ask' as const, options: ['blue', 'green', 'no logo'] };
+
+  it('reads approve, deny (with a reason) and a reply; an empty line is no answer', () => {
+    for (const line of ['a', 'approve', 'Y', 'yes']) expect(parseSteeringAnswer(line, tool)).toEqual({ decision: 'approve' });
+    for (const line of ['d', 'deny', 'n', 'NO']) expect(parseSteeringAnswer(line, tool)).toEqual({ decision: 'deny' });
+    expect(parseSteeringAnswer('d: too expensive', tool)).toEqual({ decision: 'deny', message: 'too expensive' });
+    expect(parseSteeringAnswer('deny - not today', tool)).toEqual({ decision: 'deny', message: 'not today' });
+    expect(parseSteeringAnswer('  Post only two of them.  ', tool)).toEqual({ decision: 'reply', message: 'Post only two of them.' });
+    expect(parseSteeringAnswer('nothing like that', tool)).toEqual({ decision: 'reply', message: 'nothing like that' });
+    expect(parseSteeringAnswer('   ', tool)).toBeUndefined();
+  });
+
+  it("picks a question's option by number or text", () => {
+    expect(parseSteeringAnswer('2', question)).toEqual({ decision: 'approve', message: 'green' });
+    expect(parseSteeringAnswer('No Logo', question)).toEqual({ decision: 'approve', message: 'no logo' });
+    expect(parseSteeringAnswer('4', question)).toEqual({ decision: 'reply', message: '4' });
+    expect(parseSteeringAnswer('purple', question)).toEqual({ decision: 'reply', message: 'purple' });
   });
 });

@@ -1,13 +1,22 @@
 // Every error the SDK throws is a HermError. Errors from the API are APIErrors, one class per status,
 // built by APIError.generate from the API's single error shape.
 
-/** The `error` object of a non-2xx response: `{ "error": { type, message, param?, request_id } }`. */
+/** One invalid field of a `validation_error`. */
+export interface FieldError {
+  /** The field, such as `system_prompt`, `sandbox.limits.cpus` or the query parameter `limit`. */
+  param: string;
+  message: string;
+}
+
+/** The `error` object of a non-2xx response: `{ "error": { type, message, param?, errors?, request_id } }`. */
 export interface ErrorObject {
   /** Machine-readable error code, such as `not_found` or `deployment_not_ready`. */
   type: string;
   message: string;
   /** The request field the error is about, when there is one. */
   param?: string | null;
+  /** A `validation_error`'s every invalid field, the first being `param` and `message`. */
+  errors?: FieldError[];
   request_id?: string;
 }
 
@@ -39,6 +48,20 @@ export class APIError extends HermError {
   readonly type: string | undefined;
   /** The request field the error is about, when there is one. */
   readonly param: string | undefined;
+  /**
+   * Every invalid field of a 400 `validation_error`, in the order the server found them (the first is also
+   * `param`); empty for other errors.
+   *
+   * @example
+   * try {
+   *   await herm.deployments.create({ name: 'Demo' } as DeploymentCreateParams);
+   * } catch (error) {
+   *   if (error instanceof BadRequestError) for (const field of error.errors) console.log(field.param, field.message);
+   *   // customer_id Missing required parameter: customer_id.
+   *   // system_prompt Missing required parameter: system_prompt.
+   * }
+   */
+  readonly errors: FieldError[];
   /** The id of the failed request (from the body, else the `x-request-id` header); quote it in bug reports. */
   readonly request_id: string | undefined;
 
@@ -55,6 +78,7 @@ export class APIError extends HermError {
     this.error = error;
     this.type = error?.type;
     this.param = error?.param ?? undefined;
+    this.errors = fieldErrors(error?.errors);
     this.request_id = error?.request_id ?? headers?.get('x-request-id') ?? undefined;
   }
 
@@ -109,6 +133,15 @@ function toErrorObject(body: unknown): ErrorObject | undefined {
   const record = error as Record<string, unknown>;
   if (typeof record['type'] !== 'string' || typeof record['message'] !== 'string') return undefined;
   return record as unknown as ErrorObject;
+}
+
+/** The well-formed entries of a body's `errors` list (a proxy's or an older server's body may have none). */
+function fieldErrors(errors: unknown): FieldError[] {
+  if (!Array.isArray(errors)) return [];
+  return errors.filter(
+    (entry): entry is FieldError =>
+      typeof entry === 'object' && entry !== null && typeof (entry as FieldError).param === 'string' && typeof (entry as FieldError).message === 'string',
+  );
 }
 
 /** 400 `validation_error`: the body or query parameters are invalid; `param` names the field. */

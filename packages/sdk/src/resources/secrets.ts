@@ -7,6 +7,8 @@ export interface Secret {
   /** `sec_…`: put it in a deployment's `secrets` map. */
   secret_id: string;
   name: string;
+  /** Hosts the egress proxy sends the value to, in place of the placeholder a sandbox sees (normalised). */
+  allowed_hosts: string[];
   created_at: string;
 }
 
@@ -14,6 +16,21 @@ export interface SecretCreateParams {
   name: string;
   /** The credential; write-only. */
   value: string;
+  /**
+   * Hosts a sandboxed command may send the value to: `api.example.com`, `*.example.com`, an IP address, each with
+   * an optional `:port` (ports 80 and 443 without one). Inside the sandbox the variable holds a placeholder; the
+   * egress proxy puts the value in its place only in requests to these hosts (which must also be on the
+   * deployment's `sandbox.network.allow`). Omitted: never sent from the sandbox (MCP server headers still use it).
+   */
+  allowed_hosts?: string[];
+}
+
+/** What `update` changes: the value (rotation), the hosts, or both. */
+export interface SecretUpdateParams {
+  /** A new value: the next request the egress proxy sends, and the next MCP connection, carry it. */
+  value?: string;
+  /** Replaces the hosts the value may be sent to. */
+  allowed_hosts?: string[];
 }
 
 export interface SecretListParams {
@@ -42,7 +59,11 @@ export class Secrets extends APIResource {
    * Stores a credential and returns the reference to use in deployments.
    *
    * @example
-   * const secret = await herm.secrets.create({ name: 'META_ADS_TOKEN', value: process.env.META_TOKEN! });
+   * const secret = await herm.secrets.create({
+   *   name: 'META_ADS_TOKEN',
+   *   value: process.env.META_TOKEN!,
+   *   allowed_hosts: ['graph.facebook.com'],
+   * });
    * await herm.deployments.update('dep_7xK9s2', { secrets: { META_ADS_TOKEN: secret.secret_id } });
    */
   create(body: SecretCreateParams, options?: RequestOptions): Promise<Secret> {
@@ -57,6 +78,27 @@ export class Secrets extends APIResource {
    */
   list(params: SecretListParams = {}, options?: RequestOptions): PagePromise<Secret> {
     return this._client.getAPIList<Secret>('/secrets', { ...params }, options);
+  }
+
+  /**
+   * Gets a secret: its name and hosts, never its value.
+   *
+   * @example
+   * const secret = await herm.secrets.get('sec_meta_ads_token');
+   */
+  get(secretId: string, options?: RequestOptions): Promise<Secret> {
+    return this._client.get<Secret>(`/secrets/${segment(secretId)}`, options);
+  }
+
+  /**
+   * Replaces a secret's value (rotation in place) and/or its hosts. Deployments that refer to it keep their
+   * reference and placeholder; their next request and MCP connection use the new value.
+   *
+   * @example
+   * await herm.secrets.update('sec_meta_ads_token', { value: process.env.NEW_META_TOKEN! });
+   */
+  update(secretId: string, body: SecretUpdateParams, options?: RequestOptions): Promise<Secret> {
+    return this._client.patch<Secret>(`/secrets/${segment(secretId)}`, { ...options, body });
   }
 
   /**

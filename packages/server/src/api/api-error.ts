@@ -14,6 +14,7 @@ export type ErrorType =
   | 'not_found'
   | 'method_not_allowed'
   | 'conflict'
+  | 'run_in_progress'
   | 'deployment_not_ready'
   | 'invalid_skill'
   | 'invalid_secret_ref'
@@ -27,14 +28,15 @@ export const ERROR_TYPES: Record<ErrorType, { status: number; meaning: string }>
   unauthorized: { status: 401, meaning: 'The API key is missing, invalid, or revoked' },
   insufficient_credits: { status: 402, meaning: 'Not enough credits to run the requested operation' },
   forbidden: { status: 403, meaning: 'The API key does not have the required scope' },
-  not_found: { status: 404, meaning: 'The requested deployment, thread, run, secret, snapshot or file (or route) does not exist' },
+  not_found: { status: 404, meaning: 'The requested deployment, thread, run, secret, snapshot, skill or file (or route) does not exist' },
   method_not_allowed: { status: 405, meaning: 'The path exists but does not take this method; the Allow header lists the ones it takes' },
   conflict: { status: 409, meaning: 'The request conflicts with the current state (an Idempotency-Key still at work, a secret still in use)' },
+  run_in_progress: { status: 409, meaning: 'A message with multitask_strategy "reject" was sent while a run is active on the thread (running or waiting_on_human)' },
   deployment_not_ready: { status: 409, meaning: 'The deployment is still provisioning (retry after retry-after), or failed to' },
   payload_too_large: { status: 413, meaning: 'The request body is larger than the server accepts' },
   invalid_skill: { status: 422, meaning: 'A skill file could not be fetched or parsed' },
   invalid_secret_ref: { status: 422, meaning: 'A secret reference does not exist or is not accessible' },
-  rate_limited: { status: 429, meaning: 'Too many requests: back off and retry' },
+  rate_limited: { status: 429, meaning: 'Too many requests, or a rate quota of the account reached (param names it): retry after Retry-After' },
   server_error: { status: 500, meaning: 'An unexpected error occurred on the server (503 while it shuts down)' },
 };
 
@@ -46,6 +48,8 @@ export class ApiError extends Error {
   errors: FieldError[] | undefined;
   /** The methods the path takes, for a 405 method_not_allowed (its Allow header). */
   allow: string[] | undefined;
+  /** Response headers of the error (a 429's Retry-After and RateLimit-*); set, they replace the usual retry-after. */
+  headers: Record<string, string> | undefined;
 
   /** `status` overrides the type's usual status where the docs pair them differently (413 validation_error). */
   constructor(type: ErrorType, message: string, param?: string, status?: number) {
@@ -56,6 +60,7 @@ export class ApiError extends Error {
     this.param = param;
     this.errors = undefined;
     this.allow = undefined;
+    this.headers = undefined;
   }
 }
 

@@ -7,6 +7,8 @@ import { randomBase62 } from '../util/ids.ts';
 import { allowedMethods } from './allowed-methods.ts';
 import { ApiError, methodNotAllowed, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
+import { accountRoutes } from './accounts.ts';
+import { usageRoutes } from './usage.ts';
 import { authenticate, requireScope } from './auth.ts';
 import { deploymentRoutes } from './deployments.ts';
 import { fromZodError, renderError } from './errors.ts';
@@ -18,8 +20,14 @@ import { messageRoutes } from './messages.ts';
 import { renderReferencePage } from './reference-page.ts';
 import { runRoutes } from './runs.ts';
 import { secretRoutes } from './secrets.ts';
+import { skillRoutes } from './skills.ts';
 import { snapshotRoutes } from './snapshots.ts';
 import { threadRoutes } from './threads.ts';
+import { toolRoutes } from './tools.ts';
+import { automationRoutes } from './automations.ts';
+import { memoryRoutes } from './memories.ts';
+import { steeringRoutes } from './steering.ts';
+import { addWebhooksSection, registerWebhookSchemas, webhookEndpointRoutes } from './webhook-endpoints.ts';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const OPENAPI_INFO = {
@@ -91,21 +99,39 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   const scoped = createMiddleware<AppEnv>(async function requireMethodScope(c, next) {
     return c.req.method === 'GET' || c.req.method === 'HEAD' ? readScope(c, next) : writeScope(c, next);
   });
-  for (const path of ['/v1/deployments/*', '/v1/secrets/*', '/v1/snapshots/*']) app.use(path, authenticate(services.keys), scoped, idempotency);
+  for (const path of ['/v1/deployments/*', '/v1/secrets/*', '/v1/snapshots/*', '/v1/webhook_endpoints/*']) app.use(path, authenticate(services.keys), scoped, idempotency);
+  // Accounts, keys and the audit log: the operator's, for keys with the admin scope only (api/accounts.ts).
+  for (const path of ['/v1/accounts/*', '/v1/keys/*', '/v1/audit_log/*']) app.use(path, authenticate(services.keys), requireScope('admin'), idempotency);
+  // Usage and budgets: read with deployments:read (the key's own account); budgets are set with the admin scope (api/usage.ts).
+  for (const path of ['/v1/usage/*', '/v1/budgets/*']) app.use(path, authenticate(services.keys), readScope, idempotency);
 
-  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes(), fileRoutes(), snapshotRoutes()]) {
+  for (const routes of [deploymentRoutes(), messageRoutes(), eventRoutes(), threadRoutes(), runRoutes(), secretRoutes(), fileRoutes(), snapshotRoutes(), skillRoutes()]) {
     app.route('/v1', routes);
   }
+  app.route('/v1', toolRoutes());
+  app.route('/v1', automationRoutes());
+  app.route('/v1', memoryRoutes());
+  app.route('/v1', webhookEndpointRoutes());
+  app.route('/v1', steeringRoutes());
+  app.route('/v1', accountRoutes());
+  app.route('/v1', usageRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   // The SSE payloads are no route's response: registered so the document (and x-events) can refer to them.
   for (const { event, schema } of EVENT_TYPES) app.openAPIRegistry.register(eventSchemaName(event), schema);
+  registerWebhookSchemas(app.openAPIRegistry);
   // The document with the examples of examples.ts (curl, SDK, responses, SSE events); /v1/docs renders the same one.
   const document = (origin: string) =>
-    addExamples(app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: origin }] }) as Record<string, any>, origin);
+    addWebhooksSection(addExamples(app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: origin }] }) as Record<string, any>, origin));
   app.get('/v1/openapi.json', (c) => c.json(document(new URL(c.req.url).origin)));
   app.get('/v1/docs', (c) => c.html(renderReferencePage(document(new URL(c.req.url).origin))));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Prometheus metrics (observability/metrics.ts), in the text exposition format, to keys with metrics:read (or admin).
+  // An operator's endpoint like /healthz: not part of the /v1 API, its document or the SDK.
+  app.get('/metrics', authenticate(services.keys), requireScope('metrics:read'), async (c) => {
+    const text = await services.metrics.metrics();
+    return c.body(text, 200, { 'content-type': services.metrics.contentType, 'cache-control': 'no-store' });
+  });
 
   app.notFound((c) => {
     throw new ApiError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);

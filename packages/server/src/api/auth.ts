@@ -3,8 +3,9 @@ import { createMiddleware } from 'hono/factory';
 import type { AccountRepository, ApiKeyRecord } from '../store/accounts.ts';
 import { ApiError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
+import { limitRequestRate } from './rate-limit.ts';
 
-export const SCOPES = ['deployments:read', 'deployments:write', 'admin'] as const;
+export const SCOPES = ['deployments:read', 'deployments:write', 'metrics:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /**
@@ -77,6 +78,8 @@ export function authenticate(verifier: KeyVerifier) {
     const key = await verifier.verify(match[1]!);
     if (!key || key.revoked_at !== null) throw new ApiError('unauthorized', 'Invalid or revoked API key.');
     c.set('apiKey', key);
+    // The key's request rate (requests_per_second, HERM_RATE_LIMIT_RPS), admin keys included: a 429 past it.
+    await limitRequestRate(c, key);
     await next();
   });
 }

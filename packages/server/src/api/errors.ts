@@ -4,6 +4,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { ZodError } from 'zod';
 import { ApiError, validationError, validationErrors, type FieldError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
+import { QuotaExceededError } from '../quotas/quota-service.ts';
+import { quotaApiError } from './rate-limit.ts';
 
 export function paramOf(path: ReadonlyArray<PropertyKey>): string {
   return path.map(String).join('.');
@@ -41,6 +43,7 @@ export function renderError(error: unknown, c: Context<AppEnv>): Response {
   const requestId = c.get('requestId') ?? 'req_unknown';
   let apiError: ApiError;
   if (error instanceof ApiError) apiError = error;
+  else if (error instanceof QuotaExceededError) apiError = quotaApiError(error);
   else if (error instanceof HTTPException) {
     if (error.status === 400) apiError = validationError('body', error.message || 'Malformed request.');
     else if (error.status === 413) apiError = new ApiError('payload_too_large', 'Request body is too large.');
@@ -59,6 +62,7 @@ export function renderError(error: unknown, c: Context<AppEnv>): Response {
   }
   if (apiError.type === 'method_not_allowed' && apiError.allow) c.header('allow', apiError.allow.join(', '));
   // Provisioning takes seconds: tell clients (the SDK retries 409 deployment_not_ready) when to come back.
-  if (apiError.type === 'deployment_not_ready' || apiError.type === 'conflict') c.header('retry-after', '1');
+  if ((apiError.type === 'deployment_not_ready' || apiError.type === 'conflict') && !apiError.headers) c.header('retry-after', '1');
+  for (const [name, value] of Object.entries(apiError.headers ?? {})) c.header(name, value);
   return c.json(body, apiError.status as 400);
 }

@@ -5,6 +5,7 @@ import { openEventStream } from '../events/sse-stream.ts';
 import { ApiError, notFound, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, loadDeployment } from './route-helpers.ts';
+import { releaseOnEnd } from './rate-limit.ts';
 import { idParam } from './schemas.ts';
 
 export function eventRoutes(): OpenAPIHono<AppEnv> {
@@ -15,7 +16,7 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
       path: '/deployments/{deployment_id}/events',
       summary: 'Stream events (SSE)',
       description:
-        'Server-Sent Events: token, tool_call, tool_result, steering_request, run_status, filesystem. Each event has ' +
+        'Server-Sent Events: token, tool_call, tool_result, steering_request, steering_resolved, run_status, filesystem. Each event has ' +
         'an id; reconnect with Last-Event-ID (header, or the last_event_id query parameter) to replay everything after ' +
         'it. The herm-stream-position response header is the id the stream starts after. A ": ping" comment is sent ' +
         'while idle.',
@@ -54,17 +55,25 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
         throw notFound('run', query.run_id, 'run_id');
       }
       const keyId = c.get('apiKey').id;
-      const stream = await openEventStream({
-        repository: services.store.events,
-        hub: services.hub,
-        deploymentId: deployment.id,
-        afterSeq,
-        filter: { threadId: query.thread_id, runId: query.run_id },
-        heartbeatMs: services.config.HERM_SSE_HEARTBEAT_MS,
-        keyId,
-        onError: (error) =>
-          services.logger.warn({ err: error, deploymentId: deployment.id }, 'event stream could not read the store; retrying'),
-      });
+      // sse_streams: counted while open on this node (nothing while the account has no such quota).
+      const release = await services.quotas.openStream(deployment.account_id);
+      let stream: Awaited<ReturnType<typeof openEventStream>>;
+      try {
+        stream = await openEventStream({
+          repository: services.store.events,
+          hub: services.hub,
+          deploymentId: deployment.id,
+          afterSeq,
+          filter: { threadId: query.thread_id, runId: query.run_id },
+          heartbeatMs: services.config.HERM_SSE_HEARTBEAT_MS,
+          keyId,
+          onError: (error) =>
+            services.logger.warn({ err: error, deploymentId: deployment.id }, 'event stream could not read the store; retrying'),
+        });
+      } catch (error) {
+        release?.();
+        throw error;
+      }
       // The key was checked from the cache: a revocation that came before the stream was subscribed (and so could
       // not end it) is caught here, in the store itself.
       let keyActive: boolean;
@@ -72,13 +81,15 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
         keyActive = await services.store.accounts.isKeyActive(keyId);
       } catch (error) {
         stream.close();
+        release?.();
         throw error;
       }
       if (!keyActive) {
         stream.close();
+        release?.();
         throw new ApiError('unauthorized', 'Invalid or revoked API key.');
       }
-      return new Response(stream.body, {
+      return new Response(release ? releaseOnEnd(stream.body, release) : stream.body, {
         status: 200,
         headers: {
           'content-type': 'text/event-stream; charset=utf-8',

@@ -6,6 +6,8 @@ import { z } from '@hono/zod-openapi';
 import { DEFAULT_MODEL } from '../models/index.ts';
 import { WORKSPACE_PATH } from '../sandbox/sandbox.ts';
 import { ERROR_TYPES } from './api-error.ts';
+import { ACCOUNT_EXAMPLES, ACCOUNT_ID_EXAMPLE, KEY_ID_EXAMPLE } from './account-examples.ts';
+import { USAGE_EXAMPLES } from './usage-examples.ts';
 
 type Json = Record<string, any>;
 
@@ -16,6 +18,48 @@ const RUN = 'run_4mPx81';
 const SEC = 'sec_4Tq8Lm';
 const SNAP = 'snap_2Hv6Rb';
 const AT = '2026-06-20T23:28:02.773Z';
+const WE = 'we_3Jd8Kp';
+const MEM = 'mem_2dF8h1';
+const memoryExample = {
+  memory_id: MEM,
+  content: 'Always end videos with the Acme logo sting.',
+  source: 'agent',
+  priority: 'high',
+  path: '.herm/memory/mem_2dF8h1.md',
+  created_at: '2026-06-09T17:30:12Z',
+  updated_at: '2026-06-09T17:30:12Z',
+};
+const WHMSG = 'whmsg_9Qe2Wt';
+const webhookEndpoint = {
+  endpoint_id: WE,
+  url: 'https://api.acme.example/herm/webhooks',
+  events: ['run.completed', 'run.failed', 'steering.requested'],
+  deployment_id: null,
+  description: 'Acme backend',
+  status: 'enabled',
+  disabled_reason: null,
+  disabled_at: null,
+  previous_secret_expires_at: null,
+  created_at: AT,
+  updated_at: AT,
+};
+const webhookDelivery = {
+  delivery_id: WHMSG,
+  endpoint_id: WE,
+  event_type: 'run.completed',
+  status: 'succeeded',
+  attempt_count: 2,
+  next_attempt_at: null,
+  payload: { type: 'run.completed', timestamp: AT, data: { deployment_id: DEP, customer_id: 'cus_acme', thread_id: THR, run_id: RUN, status: 'completed' } },
+  deployment_id: DEP,
+  run_id: RUN,
+  created_at: AT,
+  completed_at: '2026-06-20T23:28:08.112Z',
+  attempts: [
+    { attempt: 1, started_at: AT, duration_ms: 41, status_code: 500, succeeded: false, error: 'HTTP 500' },
+    { attempt: 2, started_at: '2026-06-20T23:28:08.071Z', duration_ms: 38, status_code: 200, succeeded: true, error: null },
+  ],
+};
 
 const deployment = {
   deployment_id: DEP,
@@ -31,6 +75,7 @@ const deployment = {
   skills: [],
   secrets: { META_ADS_TOKEN: SEC },
   features: { memory: true, dreaming: false, automations: false, steering: false, filesystem_webhooks: false },
+  steering: { tools: {}, mcp_servers: {}, shell_commands: [], default: 'always_allow', expires_after_seconds: null },
   thread_id: THR,
   filesystem: { workspace_path: WORKSPACE_PATH, persistent: true },
   events: { transport: 'sse', url: `${BASE}/v1/deployments/${DEP}/events` },
@@ -49,6 +94,26 @@ const run = {
   started_at: AT,
   completed_at: '2026-06-20T23:28:19.104Z',
 };
+function steeringRequest(fields: Json): Json {
+  return {
+    object: 'steering_request',
+    request_id: 'str_8fKq2LmN',
+    deployment_id: DEP,
+    run_id: RUN,
+    thread_id: THR,
+    kind: 'tool',
+    status: 'pending',
+    summary: 'Call the tool meta__post_ads (MCP server meta) with {"count":5}',
+    tool_call: { tool: 'meta__post_ads', origin: 'meta', tool_call_id: 'call_07', arguments: { count: 5 } },
+    options: ['approve', 'deny', 'reply'],
+    decision: null,
+    message: null,
+    created_at: AT,
+    expires_at: '2026-06-21T23:28:02.773Z',
+    resolved_at: null,
+    ...fields,
+  };
+}
 const thread = {
   thread_id: THR,
   deployment_id: DEP,
@@ -58,7 +123,34 @@ const thread = {
   last_activity_at: AT,
   created_at: AT,
 };
-const secret = { secret_id: SEC, name: 'acme-meta-ads', created_at: AT };
+const secret = { secret_id: SEC, name: 'acme-meta-ads', allowed_hosts: ['graph.facebook.com'], created_at: AT };
+const SKL = 'skl_7vB4n2';
+const AUTO = 'auto_5cT2k9';
+const automation = {
+  automation_id: AUTO,
+  deployment_id: DEP,
+  name: 'Weekly video variations',
+  schedule: '0 9 * * 1',
+  schedule_text: 'every Monday at 9am',
+  instructions: 'Look at our top-performing influencer video from last week and make five variations.',
+  thread_id: 'thr_auto_5cT2k9',
+  enabled: true,
+  last_run_id: RUN,
+  last_run_at: '2026-06-15T09:00:00Z',
+  last_run_status: 'completed',
+  next_run_at: '2026-06-22T09:00:00Z',
+  created_at: '2026-06-11T21:20:10Z',
+  updated_at: '2026-06-11T21:20:10Z',
+};
+const THUMBNAIL_SKILL = '---\nname: thumbnail-design\ndescription: Design high-CTR video thumbnails\n---\n# Thumbnail Design\n...';
+const skill = {
+  skill_id: SKL,
+  name: 'thumbnail-design',
+  source: 'inline',
+  description: 'Design high-CTR video thumbnails',
+  location: '/skills/thumbnail-design/SKILL.md',
+  created_at: AT,
+};
 const snapshot = {
   snapshot_id: SNAP,
   deployment_id: DEP,
@@ -67,6 +159,27 @@ const snapshot = {
   content_bytes: 5_242_880,
   created_at: AT,
   expires_at: '2026-07-20T23:28:02.773Z',
+};
+
+const mcpServer = {
+  name: 'prism-media',
+  url: 'https://api.prismvideos.com/mcp',
+  tools: ['search_models', 'generate_image', 'generate_video'],
+  headers: { Authorization: 'Bearer ${PRISM_MEDIA_TOKEN}' },
+};
+const builtinTool = {
+  name: 'shell',
+  origin: 'builtin',
+  enabled: true,
+  description: "Run a shell command (bash) in this deployment's sandbox and get its exit code, stdout and stderr.",
+  input_schema: { type: 'object', properties: { command: { type: 'string' }, timeout: { type: 'number' } }, required: ['command'] },
+};
+const mcpTool = {
+  name: 'prism-media__generate_image',
+  origin: 'prism-media',
+  enabled: true,
+  description: 'Generate an image from a prompt with one of the models search_models returns.',
+  input_schema: { type: 'object', properties: { prompt: { type: 'string' }, model: { type: 'string' } }, required: ['prompt'] },
 };
 
 interface OperationExample {
@@ -148,6 +261,20 @@ for await (const event of stream) {
     sdk: `const run = await herm.deployments.runs.cancel('${DEP}', '${RUN}');`,
     response: { ...run, status: 'error', error: { type: 'cancelled', message: 'The run was cancelled.' } },
   },
+  'POST /v1/deployments/{deployment_id}/runs/{run_id}/steering/{request_id}': {
+    body: { decision: 'approve' },
+    sdk: `const request = await herm.deployments.runs.steering.respond('${DEP}', '${RUN}', 'str_8fKq2LmN', { decision: 'approve' });`,
+    response: steeringRequest({ status: 'approved', decision: 'approve', resolved_at: AT }),
+  },
+  'GET /v1/deployments/{deployment_id}/steering_requests': {
+    query: 'status=pending',
+    sdk: `for await (const request of herm.deployments.steeringRequests.list('${DEP}', { status: 'pending' })) console.log(request.summary);`,
+    response: { data: [steeringRequest({})], next_cursor: null },
+  },
+  'GET /v1/deployments/{deployment_id}/steering_requests/{request_id}': {
+    sdk: `const request = await herm.deployments.steeringRequests.get('${DEP}', 'str_8fKq2LmN');`,
+    response: steeringRequest({}),
+  },
   'POST /v1/deployments/{deployment_id}/threads': {
     body: { title: 'Q3 campaign' },
     sdk: `const thread = await herm.threads.create('${DEP}', { title: 'Q3 campaign' });`,
@@ -178,8 +305,21 @@ for await (const event of stream) {
     response: { thread_id: 'thr_9kQv32', deleted: true },
   },
   'POST /v1/secrets': {
-    body: { name: 'acme-meta-ads', value: 'EAAG…' },
-    sdk: `const { secret_id } = await herm.secrets.create({ name: 'acme-meta-ads', value: process.env.META_TOKEN! });`,
+    body: { name: 'acme-meta-ads', value: 'EAAG…', allowed_hosts: ['graph.facebook.com'] },
+    sdk: `const { secret_id } = await herm.secrets.create({
+  name: 'acme-meta-ads',
+  value: process.env.META_TOKEN!,
+  allowed_hosts: ['graph.facebook.com'],
+});`,
+    response: secret,
+  },
+  'GET /v1/secrets/{secret_id}': {
+    sdk: `const secret = await herm.secrets.get('${SEC}');`,
+    response: secret,
+  },
+  'PATCH /v1/secrets/{secret_id}': {
+    body: { value: 'EAAH…' },
+    sdk: `await herm.secrets.update('${SEC}', { value: process.env.NEW_META_TOKEN! });`,
     response: secret,
   },
   'GET /v1/secrets': {
@@ -190,6 +330,111 @@ for await (const event of stream) {
   'DELETE /v1/secrets/{secret_id}': {
     sdk: `await herm.secrets.delete('${SEC}');`,
     response: { secret_id: SEC, deleted: true },
+  },
+  'POST /v1/deployments/{deployment_id}/skills': {
+    body: { name: 'thumbnail-design', source: 'inline', content: THUMBNAIL_SKILL },
+    sdk: `const skill = await herm.skills.add('${DEP}', {
+  name: 'thumbnail-design',
+  source: 'inline',
+  content: '---\\nname: thumbnail-design\\ndescription: Design high-CTR video thumbnails\\n---\\n# Thumbnail Design\\n...',
+});`,
+    response: skill,
+  },
+  'GET /v1/deployments/{deployment_id}/skills': {
+    sdk: `const { data } = await herm.skills.list('${DEP}');`,
+    response: {
+      data: [
+        {
+          skill_id: 'skl_3mA9x7',
+          name: 'ugc-video-creation',
+          source: 'file',
+          description: 'Create authentic UGC-style product videos',
+          path: '.prism/skills/ugc-video-creation/SKILL.md',
+          location: '/skills/ugc-video-creation/SKILL.md',
+          created_at: AT,
+        },
+        skill,
+      ],
+    },
+  },
+  'GET /v1/deployments/{deployment_id}/skills/{skill_id}': {
+    sdk: `const skill = await herm.skills.get('${DEP}', '${SKL}');
+console.log(skill.content);`,
+    response: { ...skill, content: THUMBNAIL_SKILL },
+  },
+  'PUT /v1/deployments/{deployment_id}/skills/{skill_id}': {
+    body: { source: 'url', url: 'https://acme.example.com/skills/thumbnail-design/SKILL.md' },
+    sdk: `await herm.skills.update('${DEP}', '${SKL}', {
+  source: 'url',
+  url: 'https://acme.example.com/skills/thumbnail-design/SKILL.md',
+});`,
+    response: { ...skill, source: 'url', url: 'https://acme.example.com/skills/thumbnail-design/SKILL.md' },
+  },
+  'DELETE /v1/deployments/{deployment_id}/skills/{skill_id}': {
+    sdk: `await herm.skills.delete('${DEP}', '${SKL}');`,
+    response: { skill_id: SKL, deleted: true },
+  },
+  'GET /v1/deployments/{deployment_id}/memories': {
+    query: 'q=brand&limit=20',
+    sdk: `const { data } = await herm.memories.list('${DEP}', { q: 'brand' });`,
+    response: { data: [memoryExample], next_cursor: null },
+  },
+  'POST /v1/deployments/{deployment_id}/memories': {
+    body: { content: "Acme's brand voice is playful but never sarcastic. Primary color #7C3AED." },
+    sdk: `const memory = await herm.memories.create('${DEP}', {
+  content: "Acme's brand voice is playful but never sarcastic. Primary color #7C3AED.",
+});`,
+    response: {
+      ...memoryExample,
+      memory_id: 'mem_8nW3p4',
+      content: "Acme's brand voice is playful but never sarcastic. Primary color #7C3AED.",
+      source: 'api',
+      path: '.herm/memory/mem_8nW3p4.md',
+    },
+  },
+  'GET /v1/deployments/{deployment_id}/memories/{memory_id}': {
+    sdk: `const memory = await herm.memories.get('${DEP}', '${MEM}');`,
+    response: memoryExample,
+  },
+  'PATCH /v1/deployments/{deployment_id}/memories/{memory_id}': {
+    body: { content: 'End videos with the new Acme logo sting (v2, March 2026).' },
+    sdk: `await herm.memories.update('${DEP}', '${MEM}', {
+  content: 'End videos with the new Acme logo sting (v2, March 2026).',
+});`,
+    response: { ...memoryExample, content: 'End videos with the new Acme logo sting (v2, March 2026).', updated_at: '2026-06-21T09:12:40Z' },
+  },
+  'DELETE /v1/deployments/{deployment_id}/memories/{memory_id}': {
+    sdk: `await herm.memories.delete('${DEP}', '${MEM}');`,
+    response: { memory_id: MEM, deleted: true },
+  },
+  'GET /v1/deployments/{deployment_id}/memories/{memory_id}/versions': {
+    query: 'limit=20',
+    sdk: `const { data } = await herm.memories.versions('${DEP}', '${MEM}');`,
+    response: {
+      data: [
+        {
+          version_id: 'memv_5Rk2Qw',
+          memory_id: MEM,
+          action: 'updated',
+          actor: 'api',
+          before: 'Always end videos with the Acme logo sting.',
+          after: 'End videos with the new Acme logo sting (v2, March 2026).',
+          thread_id: null,
+          created_at: '2026-06-21T09:12:40Z',
+        },
+        {
+          version_id: 'memv_1Hc7Zt',
+          memory_id: MEM,
+          action: 'created',
+          actor: 'observer',
+          before: null,
+          after: 'Always end videos with the Acme logo sting.',
+          thread_id: THR,
+          created_at: '2026-06-09T17:30:12Z',
+        },
+      ],
+      next_cursor: null,
+    },
   },
   'GET /v1/deployments/{deployment_id}/files': {
     query: 'path=briefs/',
@@ -213,6 +458,42 @@ console.log(await file.text());`,
     sdk: `await herm.files.delete('${DEP}', { path: 'drafts/old-take.mp4' });`,
     response: { path: 'drafts/old-take.mp4', deleted: true },
   },
+  'GET /v1/deployments/{deployment_id}/tools': {
+    sdk: `const { data } = await herm.tools.list('${DEP}');
+
+for (const tool of data) {
+  console.log(\`\${tool.name} (\${tool.origin}): \${tool.enabled}\`);
+}`,
+    response: { data: [builtinTool, mcpTool], unavailable_servers: [] },
+  },
+  'PATCH /v1/deployments/{deployment_id}/tools/{tool_name}': {
+    body: { enabled: false },
+    sdk: `await herm.tools.update('${DEP}', 'shell', { enabled: false });`,
+    response: { ...builtinTool, enabled: false },
+  },
+  'GET /v1/deployments/{deployment_id}/mcp_servers': {
+    sdk: `const { data } = await herm.mcpServers.list('${DEP}');`,
+    response: { data: [mcpServer] },
+  },
+  'POST /v1/deployments/{deployment_id}/mcp_servers': {
+    body: mcpServer,
+    sdk: `await herm.mcpServers.add('${DEP}', {
+  name: 'prism-media',
+  url: 'https://api.prismvideos.com/mcp',
+  tools: ['search_models', 'generate_image', 'generate_video'],
+  headers: { Authorization: 'Bearer \${PRISM_MEDIA_TOKEN}' },
+});`,
+    response: mcpServer,
+  },
+  'PATCH /v1/deployments/{deployment_id}/mcp_servers/{name}': {
+    body: { tools: ['search_models', 'generate_image'] },
+    sdk: `await herm.mcpServers.update('${DEP}', 'prism-media', { tools: ['search_models', 'generate_image'] });`,
+    response: { ...mcpServer, tools: ['search_models', 'generate_image'] },
+  },
+  'DELETE /v1/deployments/{deployment_id}/mcp_servers/{name}': {
+    sdk: `await herm.mcpServers.remove('${DEP}', 'prism-media');`,
+    response: { name: 'prism-media', deleted: true },
+  },
   'GET /v1/snapshots': {
     query: 'customer_id=cus_acme',
     sdk: `for await (const snapshot of herm.snapshots.list({ customer_id: 'cus_acme' })) console.log(snapshot.snapshot_id);`,
@@ -222,9 +503,100 @@ console.log(await file.text());`,
     sdk: `const snapshot = await herm.snapshots.get('${SNAP}');`,
     response: snapshot,
   },
+  'POST /v1/webhook_endpoints': {
+    body: { url: 'https://api.acme.example/herm/webhooks', events: ['run.completed', 'run.failed', 'steering.requested'], description: 'Acme backend' },
+    sdk: `const endpoint = await herm.webhookEndpoints.create({
+  url: 'https://api.acme.example/herm/webhooks',
+  events: ['run.completed', 'run.failed', 'steering.requested'],
+  description: 'Acme backend',
+});
+console.log(endpoint.secret); // whsec_…: shown once, keep it to verify deliveries`,
+    response: { ...webhookEndpoint, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+  },
+  'GET /v1/webhook_endpoints': {
+    query: 'limit=20',
+    sdk: `for await (const endpoint of herm.webhookEndpoints.list()) console.log(endpoint.endpoint_id, endpoint.status);`,
+    response: { data: [webhookEndpoint], next_cursor: null },
+  },
+  'GET /v1/webhook_endpoints/{endpoint_id}': {
+    sdk: `const endpoint = await herm.webhookEndpoints.get('${WE}');`,
+    response: webhookEndpoint,
+  },
+  'PATCH /v1/webhook_endpoints/{endpoint_id}': {
+    body: { status: 'enabled' },
+    sdk: `await herm.webhookEndpoints.update('${WE}', { status: 'enabled' }); // re-enable after fixing the receiver`,
+    response: webhookEndpoint,
+  },
+  'DELETE /v1/webhook_endpoints/{endpoint_id}': {
+    sdk: `await herm.webhookEndpoints.delete('${WE}');`,
+    response: { endpoint_id: WE, deleted: true },
+  },
+  'POST /v1/webhook_endpoints/{endpoint_id}/rotate_secret': {
+    body: { grace_period_seconds: 86400 },
+    sdk: `const { secret } = await herm.webhookEndpoints.rotateSecret('${WE}', { grace_period_seconds: 86400 });`,
+    response: { ...webhookEndpoint, previous_secret_expires_at: '2026-06-21T23:28:02.773Z', secret: 'whsec_q0J2c7Yb1m4kZsVw8HhR3nT5xUeLdPaG' },
+  },
+  'GET /v1/webhook_endpoints/{endpoint_id}/deliveries': {
+    query: 'status=failed&limit=20',
+    sdk: `for await (const delivery of herm.webhookEndpoints.deliveries.list('${WE}', { status: 'failed' })) {
+  console.log(delivery.delivery_id, delivery.attempts.at(-1)?.status_code);
+}`,
+    response: { data: [webhookDelivery], next_cursor: null },
+  },
+  'POST /v1/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/retry': {
+    sdk: `await herm.webhookEndpoints.deliveries.retry('${WE}', '${WHMSG}');`,
+    response: { ...webhookDelivery, status: 'pending', next_attempt_at: AT, completed_at: null },
+  },
   'GET /v1/snapshots/{snapshot_id}/content': {
     sdk: `const archive = await herm.snapshots.download('${SNAP}'); // Uint8Array, a tar.gz`,
     response: `(binary: ${SNAP}.tar.gz, content-type application/gzip)`,
+  },
+  'POST /v1/deployments/{deployment_id}/automations': {
+    body: {
+      name: 'Weekly video variations',
+      schedule: 'every Monday at 9am',
+      instructions: 'Look at our top-performing influencer video from last week and make five variations.',
+    },
+    sdk: `const automation = await herm.automations.create('${DEP}', {
+  name: 'Weekly video variations',
+  schedule: 'every Monday at 9am',
+  instructions:
+    'Look at our top-performing influencer video from last week and make five variations.',
+});
+console.log(automation.schedule, automation.next_run_at); // 0 9 * * 1 2026-06-22T09:00:00Z`,
+    response: { ...automation, last_run_id: null, last_run_at: null, last_run_status: null },
+  },
+  'GET /v1/deployments/{deployment_id}/automations': {
+    query: 'limit=20',
+    sdk: `const { data } = await herm.automations.list('${DEP}');
+for (const automation of data) console.log(automation.name, automation.last_run_status, automation.next_run_at);`,
+    response: { data: [automation], next_cursor: null },
+  },
+  'GET /v1/deployments/{deployment_id}/automations/{automation_id}': {
+    sdk: `const automation = await herm.automations.get('${DEP}', '${AUTO}');
+console.log(automation.recent_runs);`,
+    response: {
+      ...automation,
+      recent_runs: [
+        { run_id: RUN, status: 'completed', trigger: 'schedule', scheduled_for: '2026-06-15T09:00:00Z', fired_at: '2026-06-15T09:00:00Z', skip_reason: null },
+        { run_id: null, status: 'skipped', trigger: 'schedule', scheduled_for: '2026-06-08T09:00:00Z', fired_at: '2026-06-08T09:00:00Z', skip_reason: 'previous_run_active' },
+      ],
+    },
+  },
+  'PATCH /v1/deployments/{deployment_id}/automations/{automation_id}': {
+    body: { enabled: false },
+    sdk: `await herm.automations.update('${DEP}', '${AUTO}', {
+  enabled: false,
+});`,
+    response: { ...automation, enabled: false, next_run_at: null },
+  },
+  'DELETE /v1/deployments/{deployment_id}/automations/{automation_id}': {
+    sdk: `await herm.automations.delete('${DEP}', '${AUTO}');`,
+    response: { automation_id: AUTO, deleted: true },
+  },
+  'POST /v1/deployments/{deployment_id}/automations/{automation_id}/trigger': {
+    sdk: `const { run_id } = await herm.automations.trigger('${DEP}', '${AUTO}');`,
+    response: { run_id: RUN, automation_id: AUTO, deployment_id: DEP, thread_id: 'thr_auto_5cT2k9', status: 'running' },
   },
 };
 
@@ -244,12 +616,13 @@ export const EVENT_TYPES = [
     schema: z
       .object({
         ...eventBase,
-        tool: z.string().describe('Tool name'),
+        tool: z.string().describe('Tool name as the model calls it; an MCP tool is `<server name>__<tool name>`'),
+        origin: z.string().describe('"builtin", or the name of the MCP server the tool comes from'),
         tool_call_id: z.string().describe('Pairs the call with its tool_result'),
         arguments: z.unknown().describe('The arguments, as the model wrote them'),
       })
       .openapi('ToolCallEvent'),
-    example: { run_id: RUN, thread_id: THR, tool: 'shell', tool_call_id: 'call_01', arguments: { command: 'ls briefs' }, created_at: AT },
+    example: { run_id: RUN, thread_id: THR, tool: 'shell', origin: 'builtin', tool_call_id: 'call_01', arguments: { command: 'ls briefs' }, created_at: AT },
   },
   {
     event: 'tool_result',
@@ -258,18 +631,62 @@ export const EVENT_TYPES = [
       .object({
         ...eventBase,
         tool: z.string(),
+        origin: z.string().describe('"builtin", or the name of the MCP server the tool comes from'),
         tool_call_id: z.string(),
         result: z.unknown().describe('What the tool answered'),
         is_error: z.boolean().describe('Whether the tool failed'),
       })
       .openapi('ToolResultEvent'),
-    example: { run_id: RUN, thread_id: THR, tool: 'shell', tool_call_id: 'call_01', result: { exit_code: 0, stdout: 'q3-brief.md\n', stderr: '', timed_out: false }, is_error: false, created_at: AT },
+    example: { run_id: RUN, thread_id: THR, tool: 'shell', origin: 'builtin', tool_call_id: 'call_01', result: { exit_code: 0, stdout: 'q3-brief.md\n', stderr: '', timed_out: false }, is_error: false, created_at: AT },
   },
   {
     event: 'steering_request',
-    description: 'The agent paused for human approval or input (deployments with features.steering). Not emitted by this server version yet.',
-    schema: z.object({ ...eventBase, summary: z.string().describe('What the agent asks the human') }).openapi('SteeringRequestEvent'),
-    example: { run_id: RUN, thread_id: THR, summary: 'About to post 5 ads to Meta. Approve?', created_at: AT },
+    description:
+      'The agent paused for human approval or input (deployments with features.steering): a call its steering policy holds, or ' +
+      'its own ask_human question. The run goes to waiting_on_human (the run_status event after this one) and holds nothing until ' +
+      'an answer (Answer a steering request: POST …/runs/{run_id}/steering/{request_id}), its expiry (resolved as denied) or the ' +
+      "run's cancellation.",
+    schema: z
+      .object({
+        ...eventBase,
+        request_id: z.string().describe('The request to answer (str_…)'),
+        kind: z.enum(['tool', 'ask']).describe('tool: a call held by the steering policy; ask: the agent asked (ask_human)'),
+        summary: z.string().describe('What the agent asks the human, or the call it is about to make'),
+        tool_call: z
+          .object({ tool: z.string(), origin: z.string(), tool_call_id: z.string(), arguments: z.unknown() })
+          .nullable()
+          .describe('The pending call; null for an ask_human question'),
+        options: z.array(z.string()).describe('The answers offered: approve, deny, reply, or the options of the question'),
+        expires_at: z.string().describe('When it resolves as denied if nobody answers'),
+      })
+      .openapi('SteeringRequestEvent'),
+    example: {
+      run_id: RUN,
+      thread_id: THR,
+      request_id: 'str_8fKq2LmN',
+      kind: 'tool',
+      summary: 'Call the tool meta__post_ads (MCP server meta) with {"count":5}',
+      tool_call: { tool: 'meta__post_ads', origin: 'meta', tool_call_id: 'call_07', arguments: { count: 5 } },
+      options: ['approve', 'deny', 'reply'],
+      expires_at: '2026-06-21T23:28:02.773Z',
+      created_at: AT,
+    },
+  },
+  {
+    event: 'steering_resolved',
+    description:
+      'A steering request was resolved: answered (approved, denied, replied), expired (resolved as denied, decision deny) or ' +
+      'cancelled with its run. An answered or expired request\'s run resumes (run_status running follows).',
+    schema: z
+      .object({
+        ...eventBase,
+        request_id: z.string(),
+        status: z.enum(['approved', 'denied', 'replied', 'expired', 'cancelled']),
+        decision: z.enum(['approve', 'deny', 'reply']).nullable(),
+        message: z.string().nullable().describe("The human's message, if any"),
+      })
+      .openapi('SteeringResolvedEvent'),
+    example: { run_id: RUN, thread_id: THR, request_id: 'str_8fKq2LmN', status: 'approved', decision: 'approve', message: null, created_at: AT },
   },
   {
     event: 'run_status',
@@ -279,6 +696,7 @@ export const EVENT_TYPES = [
         ...eventBase,
         status: z.enum(['running', 'waiting_on_human', 'completed', 'error']),
         error: z.object({ type: z.string(), message: z.string() }).optional().describe('With status error: why, e.g. cancelled, step_limit, model_error'),
+        automation_id: z.string().optional().describe('Set on every status of a run an automation started (on schedule or by trigger)'),
       })
       .openapi('RunStatusEvent'),
     example: { run_id: RUN, thread_id: THR, status: 'completed', created_at: AT },
@@ -286,10 +704,46 @@ export const EVENT_TYPES = [
   {
     event: 'filesystem',
     description:
-      'Workspace file changes (deployments with features.filesystem_webhooks). Not emitted by this server version yet; ' +
-      'beyond the fields every event carries, its payload is not specified.',
-    schema: z.object({ ...eventBase, run_id: z.string().nullable(), thread_id: z.string().nullable() }).openapi('FilesystemEvent'),
-    example: { run_id: RUN, thread_id: THR, created_at: AT },
+      'A file in the workspace was created, modified or deleted (deployments with features.filesystem_webhooks): by a tool call of a ' +
+      'run (with its run_id, just before that call\'s tool_result), or by a Files API upload or delete (run_id null). One event per ' +
+      'file and command, coalesced: several writes are one event, a file created and removed again is none, a rename is deleted + created. ' +
+      'Directories themselves, and Herm\'s own `.herm/` directory, are not reported. Beyond HERM_FILESYSTEM_EVENTS_MAX_PER_COMMAND ' +
+      'changes, the last event of the command sums up the rest (truncated: true).',
+    schema: z
+      .object({
+        ...eventBase,
+        run_id: z.string().nullable().describe('The run whose tool call made the change; null for a Files API call'),
+        thread_id: z.string().nullable().describe("The run's thread; for a Files API call, the thread whose session workspace changed, else null"),
+        change: z.enum(['created', 'modified', 'deleted']),
+        path: z
+          .string()
+          .describe('Relative to the workspace root, as the Files API names it (`briefs/q3-brief.md`). On a truncated event, the directory holding the changes it stands for, ending in "/" ("" for the whole workspace)'),
+        size: z.number().int().nullable().describe('Bytes after the change (a symlink: the length of its target); null when deleted and on a truncated event'),
+        truncated: z
+          .literal(true)
+          .optional()
+          .describe('Set on an event that stands for more changes than are listed one by one: too many in one command, or a workspace too large to compare (HERM_FILESYSTEM_EVENTS_MAX_FILES)'),
+        omitted: z.number().int().nullable().optional().describe('With truncated: how many changes the event stands for; null when not known'),
+        tool_call_id: z.string().optional().describe('The tool call that made the change (absent for a Files API call)'),
+      })
+      .openapi('FilesystemEvent'),
+    example: { run_id: RUN, thread_id: THR, change: 'created', path: 'storyboard.md', size: 2048, tool_call_id: 'call_02', created_at: AT },
+  },
+  {
+    event: 'automation_fired',
+    description:
+      'An automation started a run (at a due time, or by trigger), in the commit that started it: its run_status events follow, carrying ' +
+      'the same automation_id. Due times skipped (a run still active) emit nothing; the automation\'s recent_runs lists them.',
+    schema: z
+      .object({
+        ...eventBase,
+        automation_id: z.string(),
+        name: z.string().describe("The automation's name"),
+        trigger: z.enum(['schedule', 'manual']),
+        scheduled_for: z.string().nullable().describe('The due time it fired for (UTC); null for a manual trigger'),
+      })
+      .openapi('AutomationFiredEvent'),
+    example: { run_id: RUN, thread_id: 'thr_auto_5cT2k9', automation_id: AUTO, name: 'Weekly video variations', trigger: 'schedule', scheduled_for: '2026-06-15T09:00:00Z', created_at: AT },
   },
 ] as const;
 
@@ -299,6 +753,8 @@ function eventStreamExample(): string {
   ).join('\n');
 }
 OPERATION_EXAMPLES['GET /v1/deployments/{deployment_id}/events']!.response = eventStreamExample();
+Object.assign(OPERATION_EXAMPLES, ACCOUNT_EXAMPLES);
+Object.assign(OPERATION_EXAMPLES, USAGE_EXAMPLES);
 
 /** An example path with the example ids in place of the parameters. */
 function concretePath(path: string): string {
@@ -307,7 +763,12 @@ function concretePath(path: string): string {
     .replace('{thread_id}', THR)
     .replace('{run_id}', RUN)
     .replace('{secret_id}', SEC)
-    .replace('{snapshot_id}', SNAP);
+    .replace('{snapshot_id}', SNAP)
+    .replace('{endpoint_id}', WE)
+    .replace('{delivery_id}', WHMSG)
+    .replace('{automation_id}', AUTO)
+    .replace('{account_id}', ACCOUNT_ID_EXAMPLE)
+    .replace('{key_id}', KEY_ID_EXAMPLE);
 }
 
 function shellQuote(text: string): string {

@@ -18,6 +18,13 @@ const ATOMIC_STALE_CLAIM_MS = 1_000;
 /** A claim of any other route unanswered this long is taken over by a retry (its server is gone). */
 const STALE_CLAIM_MS = 10 * 60 * 1000;
 
+/**
+ * Routes whose response carries a secret shown once (a webhook endpoint's signing secret, a new API key): the response kept for
+ * replays is stored encrypted with the server's secret key, like connector secrets, never in plain text.
+ */
+const SECRET_RESPONSE_ROUTES = [/^\/v1\/webhook_endpoints$/, /^\/v1\/webhook_endpoints\/[^/]+\/rotate_secret$/, /^\/v1\/keys$/];
+const ENCRYPTED_PREFIX = 'enc:';
+
 export const idempotency = createMiddleware<AppEnv>(async function applyIdempotencyKey(c, next) {
   const key = c.req.header('idempotency-key');
   if (c.req.method !== 'POST' || key === undefined) return next();
@@ -40,7 +47,9 @@ export const idempotency = createMiddleware<AppEnv>(async function applyIdempote
       throw new ApiError('conflict', 'A request with this Idempotency-Key is still being processed; retry shortly.');
     }
     c.header('idempotent-replayed', 'true');
-    return c.body(existing.response_body ?? '', existing.status_code as 200, { 'content-type': 'application/json' });
+    const stored = existing.response_body ?? '';
+    const replayed = stored.startsWith(ENCRYPTED_PREFIX) ? c.get('services').secretCipher.decrypt(stored.slice(ENCRYPTED_PREFIX.length)) : stored;
+    return c.body(replayed, existing.status_code as 200, { 'content-type': 'application/json' });
   }
   const { token } = claim;
   c.set('idempotencyClaim', { accountId, key, token });
@@ -51,8 +60,12 @@ export const idempotency = createMiddleware<AppEnv>(async function applyIdempote
     throw error;
   }
   // Hono's error handler turns thrown errors into responses before this point; keep those too (4xx), but never
-  // a 5xx, which a retry is meant to get past. (A handler that recorded its response in its own commit left
-  // nothing to do here.)
-  if (c.res.status >= 500) await repository.release(accountId, key, token);
-  else await repository.complete(accountId, key, token, c.res.status, await c.res.clone().text());
+  // a 5xx or a 429 (a quota: quotas/), which a retry is meant to get past. (A handler that recorded its response
+  // in its own commit left nothing to do here.)
+  if (c.res.status >= 500 || c.res.status === 429) await repository.release(accountId, key, token);
+  else {
+    const text = await c.res.clone().text();
+    const secret = SECRET_RESPONSE_ROUTES.some((route) => route.test(pathname));
+    await repository.complete(accountId, key, token, c.res.status, secret ? ENCRYPTED_PREFIX + c.get('services').secretCipher.encrypt(text) : text);
+  }
 });

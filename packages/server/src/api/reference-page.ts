@@ -157,6 +157,31 @@ function renderEvents(document: Json, events: Json[]): string {
   );
 }
 
+/** The OpenAPI 3.1 `webhooks`: the signed messages Herm POSTs to webhook endpoints, each with its payload and example. */
+function renderWebhooks(document: Json): string {
+  const webhooks = Object.entries<Json>(document.webhooks ?? {});
+  if (webhooks.length === 0) return '';
+  const schemas: Json = document.components?.schemas ?? {};
+  return (
+    '<h2 id="webhooks">Webhooks</h2><p>Herm POSTs these messages to the endpoints of <code>/v1/webhook_endpoints</code> subscribed to their type, ' +
+    'signed the Standard Webhooks way (headers <code>webhook-id</code>, <code>webhook-timestamp</code>, <code>webhook-signature</code>). A 2xx within 15 s acknowledges one; ' +
+    'anything else is retried with the same <code>webhook-id</code>.</p>' +
+    webhooks
+      .map(([type, item]) => {
+        const operation: Json = item.post ?? {};
+        const content: Json = operation.requestBody?.content?.['application/json'] ?? {};
+        const name = String(content.schema?.$ref ?? '').split('/').pop() ?? '';
+        return (
+          `<section class="event" id="webhook-${escapeHtml(type)}"><h3><code>${escapeHtml(type)}</code></h3><p>${prose(operation.description)}</p>` +
+          `<h4>Payload <a href="#schema-${escapeHtml(name)}">${escapeHtml(name)}</a></h4>${propertiesTable(schemas[name] ?? {})}` +
+          code(exampleText(content.example), 'Example body', 'event-example') +
+          '</section>'
+        );
+      })
+      .join('')
+  );
+}
+
 function renderErrors(document: Json, errorExample: unknown): string {
   const errors: Json[] = document['x-errors'] ?? [];
   return (
@@ -203,7 +228,7 @@ nav a:hover .path{text-decoration:underline}nav h2{margin:0 0 8px;font-size:18px
 .verb{flex:none;width:52px;font-size:11px;font-weight:700}.verb.get{color:#1a8f5a}.verb.post{color:#1f62b8}.verb.put{color:#7a4fc0}.verb.patch{color:#b0701a}.verb.delete{color:#c33}
 .path{overflow-wrap:anywhere;word-break:break-word;min-width:0}
 main{padding:24px 40px;max-width:1100px;min-width:0}
-h1 small{font-weight:400;color:#666;font-size:16px}h3{overflow-wrap:anywhere}
+h1 small{font-weight:400;color:#666;font-size:16px}h3,p,li{overflow-wrap:anywhere}
 code{font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}
 pre{margin:0;padding:10px 12px;background:#f4f5f7;border-radius:0 0 6px 6px;white-space:pre-wrap;overflow-wrap:anywhere;max-height:420px;overflow:auto}
 figure.example{margin:10px 0;border:1px solid #e0e2e6;border-radius:6px;min-width:0}
@@ -211,7 +236,7 @@ figcaption{font-size:12px;font-weight:600;padding:4px 12px;background:#eceef2;bo
 .examples{display:grid;grid-template-columns:minmax(0,1fr);gap:4px}
 .table{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-td{overflow-wrap:break-word}td code{overflow-wrap:break-word}th{background:#fafafa}
+td{overflow-wrap:anywhere}td code{overflow-wrap:anywhere}th{background:#fafafa}
 .method{font-size:12px;padding:2px 6px;border-radius:4px;color:#fff;background:#555;vertical-align:middle}.method.get{background:#1a8f5a}.method.post{background:#1f62b8}
 .method.put{background:#7a4fc0}.method.patch{background:#b0701a}.method.delete{background:#c33}
 .req{color:#c33;font-size:11px}.summary{font-weight:600}section{border-bottom:1px solid #eee;padding-bottom:12px;scroll-margin-top:8px}
@@ -225,7 +250,7 @@ td{overflow-wrap:break-word}td code{overflow-wrap:break-word}th{background:#fafa
 }
 </style></head><body>
 <nav aria-label="Contents"><h2>${title}</h2><p><a href="/v1/openapi.json">openapi.json</a> (with the same examples)</p>
-<h3>Guide</h3><ul><li><a href="#overview">Overview</a></li><li><a href="#errors">Errors</a></li>${events.length ? '<li><a href="#events">Events (SSE)</a></li>' : ''}<li><a href="#schemas">Schemas</a></li></ul>
+<h3>Guide</h3><ul><li><a href="#overview">Overview</a></li><li><a href="#errors">Errors</a></li>${events.length ? '<li><a href="#events">Events (SSE)</a></li>' : ''}${document.webhooks ? '<li><a href="#webhooks">Webhooks</a></li>' : ''}<li><a href="#schemas">Schemas</a></li></ul>
 <h3>Endpoints</h3><ul>${navigation.join('')}</ul>
 ${events.length ? `<h3>Events</h3><ul>${events.map((event) => `<li><a href="#event-${escapeHtml(event.event)}"><code>${escapeHtml(event.event)}</code></a></li>`).join('')}</ul>` : ''}</nav>
 <main><h1>${title} <small>${escapeHtml(document.info?.version)}</small></h1>
@@ -236,5 +261,6 @@ ${defaultModel ? `<p class="note">Default model: <code id="default-model">${defa
 ${renderErrors(document, errorExample)}
 <h2 id="endpoints">Endpoints</h2>${operations.join('')}
 ${renderEvents(document, events)}
+${renderWebhooks(document)}
 <h2 id="schemas">Schemas</h2>${schemas}</main></body></html>`;
 }

@@ -1,8 +1,9 @@
 // Store records to API objects.
-import type { DeploymentRecord } from '../store/deployments.ts';
+import type { DeploymentRecord, StoredSkill } from '../store/deployments.ts';
+import { skillDeclaration } from '../skills/skill-entries.ts';
 import type { RunRecord } from '../store/runs.ts';
+import { allowedHostsOf, type SecretRecord } from '../store/secrets.ts';
 import type { MessageRecord, ThreadRecord } from '../store/threads.ts';
-import type { SecretRecord } from '../store/secrets.ts';
 import type { SnapshotRecord } from '../store/snapshots.ts';
 import { toIso } from '../util/time.ts';
 import { WORKSPACE_PATH } from '../sandbox/sandbox.ts';
@@ -19,15 +20,21 @@ export function renderDeployment(deployment: DeploymentRecord, origin: string) {
     system_prompt: deployment.system_prompt,
     sandbox: deployment.sandbox,
     mcp_servers: deployment.mcp_servers,
-    skills: deployment.skills,
+    skills: deployment.skills.map(renderDeploymentSkill),
     secrets: deployment.secrets,
     features: deployment.features,
+    steering: deployment.steering,
     thread_id: deployment.default_thread_id,
     filesystem: { workspace_path: WORKSPACE_PATH, persistent: deployment.sandbox.persistent_filesystem },
     events: { transport: 'sse' as const, url: `${origin}/v1/deployments/${deployment.id}/events` },
     created_at: toIso(deployment.created_at)!,
     updated_at: toIso(deployment.updated_at)!,
   };
+}
+
+/** A skill in the deployment's `skills` array: its id and declaration (never what was fetched for a url skill). */
+export function renderDeploymentSkill(skill: StoredSkill) {
+  return { skill_id: skill.skill_id, ...skillDeclaration(skill) };
 }
 
 export function renderRun(run: RunRecord) {
@@ -37,6 +44,7 @@ export function renderRun(run: RunRecord) {
     thread_id: run.thread_id,
     status: run.status,
     trigger: run.trigger,
+    ...(run.automation_id ? { automation_id: run.automation_id } : {}),
     steps: run.steps,
     error: run.error,
     created_at: toIso(run.created_at)!,
@@ -72,7 +80,7 @@ export function renderMessage(message: MessageRecord) {
 }
 
 export function renderSecret(secret: SecretRecord) {
-  return { secret_id: secret.id, name: secret.name, created_at: toIso(secret.created_at)! };
+  return { secret_id: secret.id, name: secret.name, allowed_hosts: allowedHostsOf(secret), created_at: toIso(secret.created_at)! };
 }
 
 export function renderSnapshot(snapshot: SnapshotRecord) {

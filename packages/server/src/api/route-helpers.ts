@@ -11,6 +11,17 @@ export const errorResponses = {
   401: { description: 'unauthorized', content: { 'application/json': { schema: ErrorResponse } } },
   403: { description: 'forbidden', content: { 'application/json': { schema: ErrorResponse } } },
   404: { description: 'not_found', content: { 'application/json': { schema: ErrorResponse } } },
+  429: {
+    description: "rate_limited: the key's request rate, or a quota of the account (param names it: quotas.…); see Quotas and rate limits",
+    headers: {
+      'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+      'RateLimit-Limit': { description: 'The limit that was reached', schema: { type: 'integer' } },
+      'RateLimit-Remaining': { description: 'What is left of it: 0', schema: { type: 'integer' } },
+      'RateLimit-Reset': { description: 'Seconds until a retry can succeed', schema: { type: 'integer' } },
+      'RateLimit-Policy': { description: 'The limit and its window, e.g. 20;w=1;burst=20 (rates over a window only)', schema: { type: 'string' } },
+    },
+    content: { 'application/json': { schema: ErrorResponse } },
+  },
 } as const;
 
 export function json<T extends z.ZodType>(schema: T, description: string) {

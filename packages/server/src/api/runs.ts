@@ -61,7 +61,10 @@ export function runRoutes(): OpenAPIHono<AppEnv> {
       method: 'post',
       path: '/deployments/{deployment_id}/runs/{run_id}/cancel',
       summary: 'Cancel a run',
-      description: 'The run stops at once and ends with status error and error.type "cancelled". Cancelling a finished run returns it unchanged.',
+      description:
+        'The run stops at once (its model stream aborted, its sandbox command killed) and ends with status error and error.type "cancelled". ' +
+        'A run waiting on a human (or queued behind another by multitask_strategy enqueue) ends in this request, its pending steering request ' +
+        'resolved as cancelled (a steering_resolved event). Cancelling a finished run returns it unchanged.',
       tags: ['Runs'],
       security: bearerSecurity,
       request: { params: RunParams },

@@ -3,6 +3,8 @@ import { z } from '@hono/zod-openapi';
 import { IMAGE_REFERENCE } from '../sandbox/docker/docker-container-config.ts';
 import { MAX_ALLOW_ENTRIES, parseAllowEntry } from '../sandbox/egress/egress-allowlist.ts';
 import { describeReservedEnvironmentNames } from '../sandbox/reserved-environment.ts';
+import { MIN_REDACTED_LENGTH } from '../secrets/secret-redactor.ts';
+import { MAX_STEERING_EXPIRY_SECONDS } from '../steering/steering-policy.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -101,23 +103,73 @@ export const SandboxInput = z
   })
   .openapi('SandboxInput');
 
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+export const McpHeaders = z
+  .record(
+    z.string().min(1).max(256).regex(HEADER_NAME, 'must be an HTTP header name'),
+    z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'),
+  )
+  .refine((headers) => Object.keys(headers).length <= 32, 'at most 32 headers')
+  .describe(
+    'Headers sent with every request to the server. A value may name variables of the deployment\'s `secrets` map as ' +
+      '`${NAME}` (e.g. `"Authorization": "Bearer ${PRISM_MEDIA_TOKEN}"`): Herm resolves them when it connects, and the ' +
+      'resolved values are never stored, returned, logged or shown to the agent. A name that is not in the secrets map is a ' +
+      '400 naming `mcp_servers.N.headers.<Header>`. `Herm-Customer-Id` (set by Herm) and the transport\'s own headers ' +
+      'cannot be set.',
+  );
+
 export const McpServerInput = z
   .strictObject({
     name: z.string().min(1).max(64).regex(NAME, 'must use letters, digits, ".", "_" or "-"').describe('Unique server name'),
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).describe('URL of your MCP server'),
     tools: z.array(z.string().min(1).max(128)).max(500).optional().describe('Allowlist of tool names; omit to expose all'),
+    headers: McpHeaders.optional(),
   })
   .openapi('McpServer');
 
 const skillName = z.string().min(1).max(64).regex(NAME, 'must use letters, digits, ".", "_" or "-"').describe('Unique skill name');
+export const skillSourceFields = {
+  file: z
+    .string()
+    .min(1)
+    .max(1024)
+    .describe(
+      'Path to a SKILL.md in the workspace (relative, or under /workspace/). It may not exist yet: it is read at the start of each run, ' +
+        'and a run without it (or with an unparsable one) goes on without the skill',
+    ),
+  inline: z.string().min(1).max(200_000).describe('Skill markdown: frontmatter with name and description, then the instructions'),
+  url: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .describe('Public URL of a SKILL.md, fetched when the skill is created or updated (at most 1 MiB; private addresses only with HERM_ALLOW_PRIVATE_URLS)'),
+};
+const skillId = z.string().regex(/^skl_[A-Za-z0-9_]{1,64}$/, 'must be a skill id (skl_…)');
 
 export const SkillInput = z
   .discriminatedUnion('source', [
-    z.strictObject({ name: skillName, source: z.literal('file'), path: z.string().min(1).max(1024).describe('Path to a SKILL.md in the workspace') }),
-    z.strictObject({ name: skillName, source: z.literal('inline'), content: z.string().min(1).max(200_000).describe('Skill markdown') }),
-    z.strictObject({ name: skillName, source: z.literal('url'), url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).describe('Public URL of a SKILL.md') }),
+    z.strictObject({ name: skillName, source: z.literal('file'), path: skillSourceFields.file }),
+    z.strictObject({ name: skillName, source: z.literal('inline'), content: skillSourceFields.inline }),
+    z.strictObject({ name: skillName, source: z.literal('url'), url: skillSourceFields.url }),
   ])
-  .openapi('Skill');
+  .openapi('SkillInput');
+
+/** A skill of an update's `skills` array: with `skill_id`, it replaces that skill keeping its id (what GET shows round-trips). */
+export const SkillUpdateInput = z
+  .discriminatedUnion('source', [
+    z.strictObject({ skill_id: skillId.optional(), name: skillName, source: z.literal('file'), path: skillSourceFields.file }),
+    z.strictObject({ skill_id: skillId.optional(), name: skillName, source: z.literal('inline'), content: skillSourceFields.inline }),
+    z.strictObject({ skill_id: skillId.optional(), name: skillName, source: z.literal('url'), url: skillSourceFields.url }),
+  ])
+  .openapi('SkillUpdateInput');
+
+/** A skill as the deployment's `skills` array shows it; the Skills API shows the same skills with the same ids. */
+export const DeploymentSkill = z
+  .discriminatedUnion('source', [
+    z.object({ skill_id: z.string(), name: z.string(), source: z.literal('file'), path: z.string() }),
+    z.object({ skill_id: z.string(), name: z.string(), source: z.literal('inline'), content: z.string() }),
+    z.object({ skill_id: z.string(), name: z.string(), source: z.literal('url'), url: z.string() }),
+  ])
+  .openapi('DeploymentSkill');
 
 export const FeaturesInput = z
   .strictObject({
@@ -128,6 +180,55 @@ export const FeaturesInput = z
     filesystem_webhooks: z.boolean().optional(),
   })
   .openapi('FeaturesInput');
+
+const SteeringPermission = z.enum(['always_allow', 'always_ask']);
+const steeringName = z.string().min(1).max(128);
+
+export const SteeringPolicyInput = z
+  .strictObject({
+    tools: z
+      .record(steeringName, SteeringPermission)
+      .nullable()
+      .optional()
+      .refine((value) => value === null || value === undefined || Object.keys(value).length <= 500, 'at most 500 tools')
+      .describe('By the name the model calls a tool: a built-in (`shell`, `write_file`, `ask_human` excepted: it always asks) or an MCP tool (`<server name>__<tool name>`)'),
+    mcp_servers: z
+      .record(steeringName, SteeringPermission)
+      .nullable()
+      .optional()
+      .refine((value) => value === null || value === undefined || Object.keys(value).length <= 20, 'at most 20 MCP servers')
+      .describe("Every tool of the MCP server of that name (the `origin` of its tool_call events); a tool's own entry in `tools` comes first"),
+    shell_commands: z
+      .array(z.strictObject({ pattern: z.string().min(1).max(1_000), policy: SteeringPermission }))
+      .max(100, 'at most 100 patterns')
+      .nullable()
+      .optional()
+      .describe(
+        '`shell` calls by command line, before `tools.shell`; the first matching pattern decides. A pattern is a glob over the whole ' +
+          'command line (leading and trailing white space ignored, case-sensitive): `*` matches any characters (spaces and `/` included), ' +
+          '`?` one character, anything else itself. E.g. `git push*`, `rm *`, `curl * | sh`',
+      ),
+    default: SteeringPermission.nullable().optional().describe('Calls no rule names; default always_allow'),
+    expires_after_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_STEERING_EXPIRY_SECONDS)
+      .nullable()
+      .optional()
+      .describe("How long a request waits for an answer before it resolves as denied (1 s to 30 days); null: the server's HERM_STEERING_EXPIRES_SECONDS"),
+  })
+  .openapi('SteeringPolicyInput');
+
+export const SteeringPolicy = z
+  .object({
+    tools: z.record(z.string(), SteeringPermission),
+    mcp_servers: z.record(z.string(), SteeringPermission),
+    shell_commands: z.array(z.object({ pattern: z.string(), policy: SteeringPermission })),
+    default: SteeringPermission,
+    expires_after_seconds: z.number().int().nullable().describe("null: the server's HERM_STEERING_EXPIRES_SECONDS"),
+  })
+  .openapi('SteeringPolicy');
 
 const secretRef = z.string().regex(/^sec_[A-Za-z0-9_]{1,64}$/, 'must be a secret reference (sec_…)');
 const secretKey = z.string().regex(ENV_NAME, 'must be an environment variable name').max(128);
@@ -152,9 +253,14 @@ export const CreateDeploymentBody = z
     system_prompt: z.string().min(1).max(200_000).describe("The agent's system prompt"),
     sandbox: SandboxInput.optional(),
     mcp_servers: z.array(McpServerInput).max(20, 'at most 20 MCP servers').optional(),
-    skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
+    skills: z
+      .array(SkillInput)
+      .max(20, 'at most 20 skills')
+      .optional()
+      .describe('Up to 20 skills with unique names. A skill that cannot be fetched or parsed is a 422 invalid_skill naming it, and nothing is created'),
     secrets: z.record(secretKey, secretRef).optional().describe(`Environment variable names mapped to secret references. ${RESERVED_SECRET_NAMES_NOTE}`),
     features: FeaturesInput.optional(),
+    steering: SteeringPolicyInput.optional().describe('Which tool calls wait for a human (with features.steering on); default: none'),
     restore_snapshot_id: z
       .string()
       .regex(/^snap_[A-Za-z0-9_]{1,64}$/, 'must be a snapshot id (snap_…)')
@@ -179,7 +285,11 @@ export const UpdateDeploymentBody = z
     system_prompt: z.string().min(1).max(200_000).optional(),
     sandbox: SandboxInput.optional(),
     mcp_servers: z.array(McpServerInput).max(20, 'at most 20 MCP servers').optional(),
-    skills: z.array(SkillInput).max(20, 'at most 20 skills').optional(),
+    skills: z
+      .array(SkillUpdateInput)
+      .max(20, 'at most 20 skills')
+      .optional()
+      .describe('Replaces every skill. An entry with the skill_id (or else the name) of a current skill keeps its id; url skills are fetched again'),
     secrets: z.record(secretKey, secretRef.nullable()).optional().describe(`Merged by key; null removes a key (a reserved one too). ${RESERVED_SECRET_NAMES_NOTE}`),
     features: z
       .strictObject({
@@ -191,6 +301,7 @@ export const UpdateDeploymentBody = z
       })
       .optional()
       .describe('Merged by key; null restores the default'),
+    steering: SteeringPolicyInput.nullable().optional().describe('Replaces the whole policy; null restores the default (no call waits)'),
   })
   .superRefine((body, context) => {
     uniqueNames(body.mcp_servers, 'mcp_servers', context);
@@ -217,7 +328,7 @@ export const Deployment = z
       limits: SandboxLimitsInput.optional(),
     }),
     mcp_servers: z.array(McpServerInput),
-    skills: z.array(SkillInput),
+    skills: z.array(DeploymentSkill),
     secrets: z.record(z.string(), z.string()),
     features: z.object({
       memory: z.boolean(),
@@ -226,6 +337,7 @@ export const Deployment = z
       steering: z.boolean(),
       filesystem_webhooks: z.boolean(),
     }),
+    steering: SteeringPolicy,
     thread_id: z.string(),
     filesystem: z.object({ workspace_path: z.string(), persistent: z.boolean() }),
     events: z.object({ transport: z.literal('sse'), url: z.string() }),
@@ -252,6 +364,15 @@ export const SendMessageBody = z
       .optional()
       .describe('Thread to post to. Omit for the default thread, or "new" for a fresh thread'),
     attachments: z.array(Attachment).max(20).optional(),
+    multitask_strategy: z
+      .enum(['fold', 'enqueue', 'interrupt', 'reject'])
+      .optional()
+      .describe(
+        'What the message does while a run is active on the thread (running or waiting_on_human). `fold` (default): it joins the ' +
+          'active run as steering input (a waiting run sees it once its request is answered); `enqueue`: it starts a run of its own ' +
+          'when the active run ends; `interrupt`: the active run stops (error, cancelled; its progress stays in the history; a ' +
+          'pending steering request resolves as cancelled) and a run of its own starts; `reject`: 409 run_in_progress, nothing posted',
+      ),
   })
   .openapi('SendMessageRequest');
 
@@ -267,7 +388,8 @@ export const Run = z
     deployment_id: z.string(),
     thread_id: z.string(),
     status: RunStatus,
-    trigger: z.string(),
+    trigger: z.string().describe('message, or automation for a run an automation started'),
+    automation_id: z.string().optional().describe('The automation that started the run (trigger automation)'),
     steps: z.number().int(),
     error: z.object({ type: z.string(), message: z.string() }).nullable(),
     created_at: z.string(),
@@ -312,15 +434,54 @@ export const ThreadMessage = z
 export const ThreadWithMessages = Thread.extend({ messages: z.array(ThreadMessage) }).openapi('ThreadWithMessages');
 export const ThreadList = z.object({ data: z.array(Thread), next_cursor: z.string().nullable() }).openapi('ThreadList');
 
+const SecretAllowedHosts = z
+  .array(
+    z
+      .string()
+      .max(300)
+      .superRefine((value, context) => {
+        const entry = parseAllowEntry(value);
+        if (typeof entry === 'string') context.addIssue({ code: 'custom', message: entry });
+      }),
+  )
+  .max(MAX_ALLOW_ENTRIES, `at most ${MAX_ALLOW_ENTRIES} hosts`)
+  .describe(
+    'Hosts the egress proxy may send the value to, on behalf of a sandboxed command that uses the placeholder it sees instead: ' +
+      '`api.example.com`, `*.example.com` (its subdomains), an IP address, each optionally with `:port` (without one: ports 80 and 443). ' +
+      "A host must also be on the deployment's sandbox.network.allow to be reached at all. Empty (the default): the value is never " +
+      'sent from the sandbox; the server still uses it for MCP server headers. See docs/secrets.md',
+  );
+
+// At least MIN_REDACTED_LENGTH characters: a shorter value could not be redacted from runs or scrubbed from answers.
+const SecretValue = z
+  .string()
+  .min(MIN_REDACTED_LENGTH, `must be at least ${MIN_REDACTED_LENGTH} characters (shorter values could not be redacted from runs and answers)`)
+  .max(65_536)
+  .describe(`The raw credential (at least ${MIN_REDACTED_LENGTH} characters); never returned`);
+
 export const CreateSecretBody = z
   .strictObject({
     name: z.string().min(1).max(255).describe('A label for the credential, e.g. "acme-meta-ads"'),
-    value: z.string().min(1).max(65_536).describe('The raw credential; never returned'),
+    value: SecretValue,
+    allowed_hosts: SecretAllowedHosts.optional(),
   })
   .openapi('CreateSecretRequest');
 
+export const UpdateSecretBody = z
+  .strictObject({
+    value: SecretValue.optional().describe('A new value (rotation): requests the egress proxy sends from then on, and MCP connections opened from then on, carry it'),
+    allowed_hosts: SecretAllowedHosts.optional().describe('Replaces the hosts the value may be sent to (as on create)'),
+  })
+  .refine((body) => body.value !== undefined || body.allowed_hosts !== undefined, { message: 'give value, allowed_hosts, or both' })
+  .openapi('UpdateSecretRequest');
+
 export const Secret = z
-  .object({ secret_id: z.string(), name: z.string(), created_at: z.string() })
+  .object({
+    secret_id: z.string(),
+    name: z.string(),
+    allowed_hosts: z.array(z.string()).describe('Hosts the egress proxy sends the value to (normalised: lower case, no duplicates)'),
+    created_at: z.string(),
+  })
   .openapi('Secret');
 
 export const SecretList = z.object({ data: z.array(Secret), next_cursor: z.string().nullable() }).openapi('SecretList');

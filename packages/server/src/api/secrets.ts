@@ -4,7 +4,8 @@ import { ApiError, notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { renderSecret } from './render.ts';
 import { bearerSecurity, errorResponses, json, jsonBody } from './route-helpers.ts';
-import { CreateSecretBody, cursorQuery, ErrorResponse, idParam, limitQuery, Secret, SecretList } from './schemas.ts';
+import { normalizeAllowList } from '../sandbox/egress/egress-allowlist.ts';
+import { CreateSecretBody, cursorQuery, ErrorResponse, idParam, limitQuery, Secret, SecretList, UpdateSecretBody } from './schemas.ts';
 
 export function secretRoutes(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
@@ -14,7 +15,10 @@ export function secretRoutes(): OpenAPIHono<AppEnv> {
       method: 'post',
       path: '/secrets',
       summary: 'Register a secret',
-      description: 'Stores the value encrypted and returns its reference. The value is never returned.',
+      description:
+        'Stores the value encrypted and returns its reference. The value is never returned. Inside a sandbox, the variable a ' +
+        "deployment's `secrets` map names holds a placeholder, which the egress proxy replaces with the value only in requests to " +
+        '`allowed_hosts` (which must also be on the deployment\'s `sandbox.network.allow`); the server uses the value for MCP server headers.',
       tags: ['Secrets'],
       security: bearerSecurity,
       request: jsonBody(CreateSecretBody),
@@ -23,7 +27,12 @@ export function secretRoutes(): OpenAPIHono<AppEnv> {
     async (c) => {
       const services = c.get('services');
       const body = c.req.valid('json');
-      const secret = await services.store.secrets.create(c.get('apiKey').account_id, body.name, services.secretCipher.encrypt(body.value));
+      const secret = await services.store.secrets.create(
+        c.get('apiKey').account_id,
+        body.name,
+        services.secretCipher.encrypt(body.value),
+        normalizeAllowList(body.allowed_hosts ?? []),
+      );
       return c.json(renderSecret(secret), 201);
     },
   );
@@ -42,6 +51,52 @@ export function secretRoutes(): OpenAPIHono<AppEnv> {
       const query = c.req.valid('query');
       const page = await c.get('services').store.secrets.list(c.get('apiKey').account_id, query);
       return c.json({ data: page.data.map(renderSecret), next_cursor: page.next_cursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/secrets/{secret_id}',
+      summary: 'Get a secret (its name and hosts, never its value)',
+      tags: ['Secrets'],
+      security: bearerSecurity,
+      request: { params: z.strictObject({ secret_id: idParam('secret_id', 'sec') }) },
+      responses: { 200: json(Secret, 'The secret'), ...errorResponses },
+    }),
+    async (c) => {
+      const { secret_id } = c.req.valid('param');
+      const secret = await c.get('services').store.secrets.get(c.get('apiKey').account_id, secret_id);
+      if (!secret) throw notFound('secret', secret_id, 'secret_id');
+      return c.json(renderSecret(secret), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/secrets/{secret_id}',
+      summary: 'Rotate a secret, or change its hosts',
+      description:
+        "Replaces the value (rotation in place) and/or `allowed_hosts`. Deployments that refer to the secret keep their reference and " +
+        'their placeholder: the next request the egress proxy sends for them, and the next MCP connection, use the new value. ' +
+        "The other way to rotate, as the docs describe it: register a new secret and point the deployment's `secrets` map at it " +
+        '(the placeholder stays the same too: it belongs to the deployment and the variable).',
+      tags: ['Secrets'],
+      security: bearerSecurity,
+      request: { params: z.strictObject({ secret_id: idParam('secret_id', 'sec') }), ...jsonBody(UpdateSecretBody) },
+      responses: { 200: json(Secret, 'The secret as it is now'), ...errorResponses },
+    }),
+    async (c) => {
+      const { secret_id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const services = c.get('services');
+      const secret = await services.store.secrets.update(c.get('apiKey').account_id, secret_id, {
+        ...(body.value !== undefined ? { ciphertext: services.secretCipher.encrypt(body.value) } : {}),
+        ...(body.allowed_hosts !== undefined ? { allowedHosts: normalizeAllowList(body.allowed_hosts) } : {}),
+      });
+      if (!secret) throw notFound('secret', secret_id, 'secret_id');
+      return c.json(renderSecret(secret), 200);
     },
   );
 

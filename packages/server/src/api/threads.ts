@@ -59,7 +59,11 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
       const deployment = await loadDeployment(c, c.req.valid('param').deployment_id);
       const query = c.req.valid('query');
       const page = await c.get('services').store.threads.list(deployment.id, { limit: query.limit, cursor: query.cursor });
-      return c.json({ data: page.data.map((thread) => renderThread(thread)), next_cursor: page.next_cursor }, 200);
+      // A thread whose run waits on a human shows waiting_on_human (its active run's status, read for active threads only).
+      const statuses = await Promise.all(
+        page.data.map(async (thread) => (thread.active_run_id ? (await c.get('services').store.runs.getById(thread.active_run_id))?.status : undefined)),
+      );
+      return c.json({ data: page.data.map((thread, index) => renderThread(thread, statuses[index])), next_cursor: page.next_cursor }, 200);
     },
   );
 
@@ -78,7 +82,8 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
       const { thread } = await loadThread(c, deployment_id, thread_id);
       const store = c.get('services').store;
       const messages = await store.threads.messages(thread.id);
-      return c.json({ ...renderThread(thread), messages: messages.map(renderMessage) }, 200);
+      const activeRun = thread.active_run_id ? await store.runs.getById(thread.active_run_id) : undefined;
+      return c.json({ ...renderThread(thread, activeRun?.status), messages: messages.map(renderMessage) }, 200);
     },
   );
 
@@ -122,6 +127,8 @@ export function threadRoutes(): OpenAPIHono<AppEnv> {
       if (thread.id === deployment.default_thread_id) {
         throw validationError('thread_id', 'The default thread cannot be deleted.');
       }
+      // Runs queued behind the active one first (so that none is promoted as it ends), then the active one.
+      for (const queued of await services.store.runs.listQueued(thread.id)) await services.runs.cancel(queued);
       if (thread.active_run_id) {
         const run = await services.store.runs.get(deployment.id, thread.active_run_id);
         if (run) await services.runs.cancel(run);

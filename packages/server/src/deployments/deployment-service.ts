@@ -6,8 +6,9 @@ import type { Logger } from 'pino';
 import { ApiError, notFound, validationError } from '../api/api-error.ts';
 import { DEFAULT_MODEL, InvalidModelError, parseModelName } from '../models/index.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
-import type { SandboxLimits, SandboxSpec } from '../sandbox/sandbox.ts';
-import { fetchSkill, parseSkill, SkillParseError } from '../skills/parse-skill.ts';
+import type { ReadOnlyMount, SandboxLimits, SandboxSpec } from '../sandbox/sandbox.ts';
+import { createSkillsDirectorySync } from '../skills/run-skills.ts';
+import { checkSkillPath, loadSkillEntry, MAX_SKILLS, SKILLS_PATH, SkillEntryError } from '../skills/skill-entries.ts';
 import type {
   DeploymentChanges,
   DeploymentRecord,
@@ -17,16 +18,22 @@ import type {
   SandboxLimitsConfig,
   SandboxNetworkConfig,
   SkillConfig,
+  StoredSkill,
 } from '../store/deployments.ts';
+import { storedSkills } from '../store/deployments.ts';
 import { normalizeAllowList, parseAllowEntry } from '../sandbox/egress/egress-allowlist.ts';
 import { internalDestinationsFor, InternalDestinationSet, internalEntryRefusal, type InternalDestination } from '../sandbox/egress/internal-destinations.ts';
 import type { OutboundPolicy } from '../net/outbound-fetch.ts';
+import { checkMcpServer, checkMcpServers, MAX_MCP_SERVERS, removedReferencedSecret } from '../mcp/mcp-declarations.ts';
+import { mcpToolPrefix } from '../mcp/mcp-tool-name.ts';
 import { describeReservedEnvironmentNames, isReservedEnvironmentName } from '../sandbox/reserved-environment.ts';
 import { clampToCeilings, limitAboveCeiling, type SandboxLimitCeilings } from '../sandbox/limits/limit-ceilings.ts';
+import type { QuotaService } from '../quotas/quota-service.ts';
 import { SnapshotTooLargeError, type SnapshotService } from '../snapshots/snapshot-service.ts';
 import type { SessionWorkspaces } from './session-workspaces.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
+import { steeringPolicyFrom, type SteeringPolicyInput } from '../steering/steering-policy.ts';
 
 export const DEFAULT_FEATURES: FeatureFlags = {
   memory: true,
@@ -47,6 +54,8 @@ export interface CreateDeploymentInput {
   skills?: SkillConfig[] | undefined;
   secrets?: Record<string, string> | undefined;
   features?: Partial<FeatureFlags> | undefined;
+  /** Which tool calls wait for a human; the default (every call allowed) when absent. */
+  steering?: SteeringPolicyInput | undefined;
   /** A snapshot of this account whose files the new workspace starts with. */
   restore_snapshot_id?: string | undefined;
 }
@@ -59,9 +68,11 @@ export interface UpdateDeploymentInput {
   system_prompt?: string | undefined;
   sandbox?: SandboxInput | undefined;
   mcp_servers?: McpServerConfig[] | undefined;
-  skills?: SkillConfig[] | undefined;
+  skills?: SkillInput[] | undefined;
   secrets?: Record<string, string | null> | undefined;
   features?: Partial<Record<keyof FeatureFlags, boolean | null>> | undefined;
+  /** Replaces the steering policy; null restores the default. */
+  steering?: SteeringPolicyInput | null | undefined;
 }
 
 /** The sandbox fields of a create or update; `image: null` returns to the server's image. */
@@ -86,6 +97,8 @@ export interface DeploymentServiceOptions {
   internalDestinations?: readonly InternalDestination[];
   /** What the server's own requests to tenants' URLs (skills) may reach: HERM_ALLOW_PRIVATE_URLS. Default public addresses only. */
   outboundPolicy?: OutboundPolicy;
+  /** HERM_SKILL_FETCH_TIMEOUT_MS: deadline of fetching a url skill. Default 10 s. */
+  skillFetchTimeoutMs?: number;
   /** The operator's ceilings on sandbox.limits (HERM_SANDBOX_MAX_*, HERM_MAX_COMMAND_TIMEOUT_MS) and allowlist size. */
   limitCeilings: SandboxLimitCeilings;
   /** Compressed workspace snapshots, kept on delete with retain_filesystem and restored on create. */
@@ -96,6 +109,8 @@ export interface DeploymentServiceOptions {
   sessionWorkspaces: SessionWorkspaces;
   /** Called after a deployment is deleted, to stop its runs. */
   onDeleted?: (deploymentId: string) => Promise<void>;
+  /** Per-account quotas: deployments and workspace_bytes are checked at create (and workspace_bytes when disk_mb changes). */
+  quotas?: QuotaService;
 }
 
 function validateModel(model: string): void {
@@ -107,13 +122,14 @@ function validateModel(model: string): void {
   }
 }
 
-/** A workspace-relative path that stays inside /workspace. */
-function validateWorkspacePath(value: string, param: string): void {
-  const relative = value.startsWith('/workspace/') ? value.slice('/workspace/'.length) : value;
-  const normalized = path.posix.normalize(relative);
-  if (path.posix.isAbsolute(relative) || normalized === '..' || normalized.startsWith('../') || normalized === '.') {
-    throw validationError(param, `Invalid ${param}: must be a path inside the workspace, like "skills/x/SKILL.md".`);
-  }
+/** A skill declaration of a create or update, with the id of the skill it keeps (update only). */
+export type SkillInput = SkillConfig & { skill_id?: string | undefined };
+
+/** The API error of a declaration that cannot become a skill; `prefix` is how the request names it ("skills.3." or ""). */
+function skillEntryError(error: SkillEntryError, skill: SkillConfig, prefix: string): ApiError {
+  const param = `${prefix}${error.field}`;
+  if (error.invalidPath) return validationError(param, `Invalid ${param}: ${error.message}.`);
+  return new ApiError('invalid_skill', `Skill "${skill.name}" is invalid: ${error.message}.`, param);
 }
 
 /** A deployment's `sandbox.limits` as the backends take them. */
@@ -140,6 +156,8 @@ export class DeploymentService {
   readonly #provisioningAborts = new Map<string, AbortController>();
   /** Set by stop(): interrupted restores are left for the next start to do again. */
   #stopping = false;
+  /** Skills directories known to exist (sandboxSpec creates them on first use). */
+  readonly #skillsDirs = new Set<string>();
 
   constructor(options: DeploymentServiceOptions) {
     this.#options = options;
@@ -173,6 +191,10 @@ export class DeploymentService {
     await this.#options.sessionWorkspaces.remove(deploymentId, threadId).catch((error: unknown) => {
       this.#options.logger.warn({ err: error, deploymentId, threadId }, 'could not remove a session workspace; the sweeper will retry');
     });
+    // Its skills directory, if it had one (written again at a run start; an idle-swept thread's stays until then).
+    const threadSkills = path.join(this.#skillsRoot(deploymentId), 'threads', threadId);
+    this.#skillsDirs.delete(threadSkills);
+    await fs.rm(threadSkills, { recursive: true, force: true }).catch(() => {});
   }
 
   /**
@@ -188,7 +210,18 @@ export class DeploymentService {
       ...(deployment.sandbox.limits ? { limits: clampToCeilings(sandboxLimits(deployment.sandbox.limits), this.#options.limitCeilings) } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
+      ...(deployment.skills.length > 0 ? { readOnlyMounts: [this.#skillsMount(deployment, options.threadId)] } : {}),
     };
+  }
+
+  /** The deployment's skills directory (created when missing), read-only at /skills. */
+  #skillsMount(deployment: DeploymentRecord, threadId: string | undefined): ReadOnlyMount {
+    const hostPath = this.skillsDir(deployment, threadId);
+    if (!this.#skillsDirs.has(hostPath)) {
+      createSkillsDirectorySync(hostPath);
+      this.#skillsDirs.add(hostPath);
+    }
+    return { hostPath, sandboxPath: SKILLS_PATH };
   }
 
   /** The disk quota of a deployment's workspace in bytes (its sandbox.limits.disk_mb, else the server's), or undefined for none. */
@@ -218,22 +251,145 @@ export class DeploymentService {
     });
   }
 
-  async #validateSkills(skills: SkillConfig[]): Promise<void> {
-    await Promise.all(
-      skills.map(async (skill, index) => {
-        try {
-          if (skill.source === 'inline') parseSkill(skill.content);
-          else if (skill.source === 'url') await fetchSkill(skill.url, this.#options.outboundPolicy ?? {});
-          else validateWorkspacePath(skill.path, `skills.${index}.path`);
-        } catch (error) {
-          if (error instanceof SkillParseError) {
-            const field = skill.source === 'inline' ? 'content' : 'url';
-            throw new ApiError('invalid_skill', `Skill "${skill.name}" is invalid: ${error.message}.`, `skills.${index}.${field}`);
-          }
-          throw error;
+  /**
+   * The entries a create or update stores for `inputs` (the whole new array): url skills are fetched now, all at
+   * once, and the first failing declaration (in array order) is the error, so nothing is stored half-made. A
+   * declaration keeps the id of the current skill it names by `skill_id`, or else of the one with its name.
+   */
+  async #loadSkills(inputs: SkillInput[], current: StoredSkill[]): Promise<StoredSkill[]> {
+    if (inputs.length > MAX_SKILLS) throw validationError('skills', `A deployment has at most ${MAX_SKILLS} skills; got ${inputs.length}.`);
+    const seen = new Map<string, number>();
+    const claimed = new Map<string, number>();
+    inputs.forEach((input, index) => {
+      const earlier = seen.get(input.name);
+      if (earlier !== undefined) {
+        throw validationError(`skills.${index}.name`, `Invalid skills.${index}.name: duplicate name "${input.name}" (skills.${earlier} has it too).`);
+      }
+      seen.set(input.name, index);
+      if (input.skill_id !== undefined) {
+        if (!current.some((skill) => skill.skill_id === input.skill_id)) {
+          throw validationError(`skills.${index}.skill_id`, `Invalid skills.${index}.skill_id: this deployment has no skill ${input.skill_id}; leave skill_id out to add a new skill.`);
         }
+        const other = claimed.get(input.skill_id);
+        if (other !== undefined) {
+          throw validationError(`skills.${index}.skill_id`, `Invalid skills.${index}.skill_id: skills.${other} keeps ${input.skill_id} already; a skill can be kept once.`);
+        }
+        claimed.set(input.skill_id, index);
+      }
+      try {
+        checkSkillPath(input);
+      } catch (error) {
+        if (error instanceof SkillEntryError) throw skillEntryError(error, input, `skills.${index}.`);
+        throw error;
+      }
+    });
+    const now = Date.now();
+    const results = await Promise.allSettled(
+      inputs.map(({ skill_id, ...config }) => {
+        // By id when given; else the current skill of the same name, unless another entry keeps that one by id.
+        const kept = current.find((skill) =>
+          skill_id === undefined ? skill.name === config.name && !claimed.has(skill.skill_id) : skill.skill_id === skill_id,
+        );
+        const identity = kept ? { skill_id: kept.skill_id, created_at: kept.created_at } : { skill_id: newId('skill'), created_at: now };
+        return loadSkillEntry(config as SkillConfig, identity, this.#skillFetching());
       }),
     );
+    return results.map((result, index) => {
+      if (result.status === 'fulfilled') return result.value;
+      if (result.reason instanceof SkillEntryError) throw skillEntryError(result.reason, inputs[index]!, `skills.${index}.`);
+      throw result.reason;
+    });
+  }
+
+  #skillFetching() {
+    return { policy: this.#options.outboundPolicy ?? {}, timeoutMs: this.#options.skillFetchTimeoutMs };
+  }
+
+  /**
+   * Applies `mutate` to the deployment's current skills and stores the result, compare-and-set on the stored
+   * column: a concurrent write in between makes it re-read and apply `mutate` again, so none is lost.
+   */
+  async #mutateSkills<T>(deployment: DeploymentRecord, mutate: (skills: StoredSkill[]) => { skills: StoredSkill[]; result: T }): Promise<T> {
+    const repository = this.#options.store.deployments;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const stored = await repository.skillsColumn(deployment.id);
+      if (!stored) throw notFound('deployment', deployment.id, 'deployment_id');
+      const { skills, result } = mutate(storedSkills(deployment.id, stored.created_at, stored.column));
+      if (await repository.compareAndSetSkills(deployment.id, stored.column, skills)) return result;
+    }
+    throw new ApiError('conflict', `The skills of deployment ${deployment.id} kept changing while this request tried to apply its change; retry.`);
+  }
+
+  /** The Skills API's add: a new skill at the end of the deployment's skills; its next run has it. */
+  async addSkill(deployment: DeploymentRecord, input: SkillConfig): Promise<StoredSkill> {
+    const checkRoom = (skills: StoredSkill[]) => {
+      const taken = skills.find((skill) => skill.name === input.name);
+      if (taken) {
+        throw validationError(
+          'name',
+          `Invalid name: this deployment already has a skill named "${input.name}" (${taken.skill_id}); replace it with PUT /v1/deployments/${deployment.id}/skills/${taken.skill_id}, or pick another name.`,
+        );
+      }
+      if (skills.length >= MAX_SKILLS) {
+        throw new ApiError('validation_error', `A deployment has at most ${MAX_SKILLS} skills, and ${deployment.id} has ${skills.length}: remove one first.`);
+      }
+    };
+    // Refused before anything is fetched when it cannot fit now; checked again when it is stored.
+    checkRoom(deployment.skills);
+    const entry = await this.#loadSkillEntry(input, { skill_id: newId('skill'), created_at: Date.now() });
+    return this.#mutateSkills(deployment, (skills) => {
+      checkRoom(skills);
+      return { skills: [...skills, entry], result: entry };
+    });
+  }
+
+  /** The Skills API's PUT: replaces a skill's source and content (a url is fetched again), keeping its id. */
+  async updateSkill(deployment: DeploymentRecord, skillId: string, input: SkillConfig): Promise<StoredSkill> {
+    const current = deployment.skills.find((skill) => skill.skill_id === skillId);
+    if (!current) throw notFound('skill', skillId, 'skill_id');
+    const entry = await this.#loadSkillEntry(input, { skill_id: current.skill_id, created_at: current.created_at });
+    return this.#mutateSkills(deployment, (skills) => {
+      const index = skills.findIndex((skill) => skill.skill_id === skillId);
+      if (index < 0) throw notFound('skill', skillId, 'skill_id');
+      const taken = skills.find((skill) => skill.name === input.name && skill.skill_id !== skillId);
+      if (taken) throw validationError('name', `Invalid name: this deployment already has another skill named "${input.name}" (${taken.skill_id}).`);
+      return { skills: skills.with(index, entry), result: entry };
+    });
+  }
+
+  /** The Skills API's delete. */
+  async removeSkill(deployment: DeploymentRecord, skillId: string): Promise<StoredSkill> {
+    return this.#mutateSkills(deployment, (skills) => {
+      const removed = skills.find((skill) => skill.skill_id === skillId);
+      if (!removed) throw notFound('skill', skillId, 'skill_id');
+      return { skills: skills.filter((skill) => skill !== removed), result: removed };
+    });
+  }
+
+  async #loadSkillEntry(input: SkillConfig, identity: { skill_id: string; created_at: number }): Promise<StoredSkill> {
+    try {
+      checkSkillPath(input);
+      return await loadSkillEntry(input, identity, this.#skillFetching());
+    } catch (error) {
+      if (error instanceof SkillEntryError) throw skillEntryError(error, input, '');
+      throw error;
+    }
+  }
+
+  /**
+   * Host directory whose files runs show read-only at /skills (skills/run-skills.ts writes them), beside the
+   * workspace the sandbox mounts (threadWorkspaceDir): one for a persistent workspace, one per thread for session
+   * workspaces, whose `file` skills may differ thread by thread.
+   */
+  skillsDir(deployment: DeploymentRecord, threadId: string | undefined): string {
+    const root = this.#skillsRoot(deployment.id);
+    if (deployment.sandbox.persistent_filesystem) return path.join(root, 'workspace');
+    if (threadId === undefined) throw new TypeError(`deployment ${deployment.id} has no persistent workspace: a thread is needed to pick its skills`);
+    return path.join(root, 'threads', threadId);
+  }
+
+  #skillsRoot(deploymentId: string): string {
+    return path.join(this.#options.dataDir, 'skills', deploymentId);
   }
 
   /** `secrets`: the keys a create or update sets (keys it removes with null are never checked, so an old reserved one can go). */
@@ -355,12 +511,14 @@ export class DeploymentService {
   async create(accountId: string, input: CreateDeploymentInput): Promise<DeploymentRecord> {
     const model = input.model ?? DEFAULT_MODEL;
     validateModel(model);
+    // The account's quotas first (deployments, workspace_bytes): they hold whatever this server can enforce.
+    await this.#options.quotas?.checkDeployment(accountId, { diskMb: input.sandbox?.limits?.disk_mb ?? undefined, creating: true });
     const sandbox = await this.#withLimits(await this.#resolveSandbox(input.sandbox), input.sandbox?.limits);
     if (input.sandbox?.network) this.#checkInternalEntries(accountId, input.sandbox.network.allow);
-    const skills = input.skills ?? [];
     const secrets = input.secrets ?? {};
-    await this.#validateSkills(skills);
+    const skills = await this.#loadSkills(input.skills ?? [], []);
     await this.#validateSecrets(accountId, secrets);
+    checkMcpServers(input.mcp_servers ?? [], secrets, this.#options.outboundPolicy ?? {});
     const id = newId('deployment');
     if (input.restore_snapshot_id !== undefined && !sandbox.persistent_filesystem) {
       throw validationError(
@@ -398,6 +556,7 @@ export class DeploymentService {
       skills,
       secrets,
       features: { ...DEFAULT_FEATURES, ...input.features },
+      steering: steeringPolicyFrom(input.steering),
       status: 'provisioning',
       status_reason: null,
       default_thread_id: newId('thread'),
@@ -517,6 +676,84 @@ export class DeploymentService {
     }
   }
 
+  /**
+   * Applies `mutate` to the deployment's current `mcp_servers` and `disabled_tools` and stores the result,
+   * compare-and-set on the stored columns: a concurrent write in between makes it re-read and apply `mutate`
+   * again, so none is lost (the MCP servers API and the Tools API write through here).
+   */
+  async #mutateTools<T>(
+    deployment: DeploymentRecord,
+    mutate: (current: { mcp_servers: McpServerConfig[]; disabled_tools: string[] }) => { mcp_servers: McpServerConfig[]; disabled_tools: string[]; result: T },
+  ): Promise<T> {
+    const repository = this.#options.store.deployments;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const stored = await repository.toolColumns(deployment.id);
+      if (!stored) throw notFound('deployment', deployment.id, 'deployment_id');
+      const next = mutate({ mcp_servers: JSON.parse(stored.mcp_servers) as McpServerConfig[], disabled_tools: JSON.parse(stored.disabled_tools) as string[] });
+      if (await repository.compareAndSetTools(deployment.id, stored, next)) return next.result;
+    }
+    throw new ApiError('conflict', `The MCP servers and tools of deployment ${deployment.id} kept changing while this request tried to apply its change; retry.`);
+  }
+
+  /** The MCP servers API's add: one server at the end of `mcp_servers`; the deployment's next run has it. */
+  async addMcpServer(deployment: DeploymentRecord, server: McpServerConfig): Promise<McpServerConfig> {
+    checkMcpServer(server, deployment.secrets, this.#options.outboundPolicy ?? {}, '');
+    return this.#mutateTools(deployment, (current) => {
+      if (current.mcp_servers.some((existing) => existing.name === server.name)) {
+        throw validationError(
+          'name',
+          `Invalid name: this deployment already has an MCP server named "${server.name}"; change it with PATCH /v1/deployments/${deployment.id}/mcp_servers/${server.name}, or pick another name.`,
+        );
+      }
+      if (current.mcp_servers.length >= MAX_MCP_SERVERS) {
+        throw validationError('mcp_servers', `A deployment has at most ${MAX_MCP_SERVERS} MCP servers, and ${deployment.id} has ${current.mcp_servers.length}: remove one first.`);
+      }
+      return { ...current, mcp_servers: [...current.mcp_servers, server], result: server };
+    });
+  }
+
+  /** The MCP servers API's update: `url`, `tools` and `headers` of one server (null removes `tools` or `headers`). */
+  async updateMcpServer(
+    deployment: DeploymentRecord,
+    name: string,
+    patch: { url?: string | undefined; tools?: string[] | null | undefined; headers?: Record<string, string> | null | undefined },
+  ): Promise<McpServerConfig> {
+    return this.#mutateTools(deployment, (current) => {
+      const index = current.mcp_servers.findIndex((server) => server.name === name);
+      if (index < 0) throw notFound('MCP server', name, 'name');
+      const updated: McpServerConfig = { ...current.mcp_servers[index]! };
+      if (patch.url !== undefined) updated.url = patch.url;
+      if (patch.tools === null) delete updated.tools;
+      else if (patch.tools !== undefined) updated.tools = patch.tools;
+      if (patch.headers === null) delete updated.headers;
+      else if (patch.headers !== undefined) updated.headers = patch.headers;
+      checkMcpServer(updated, deployment.secrets, this.#options.outboundPolicy ?? {}, '');
+      return { ...current, mcp_servers: current.mcp_servers.with(index, updated), result: updated };
+    });
+  }
+
+  /** The MCP servers API's remove; the server's tools leave `disabled_tools` with it. */
+  async removeMcpServer(deployment: DeploymentRecord, name: string): Promise<McpServerConfig> {
+    return this.#mutateTools(deployment, (current) => {
+      const removed = current.mcp_servers.find((server) => server.name === name);
+      if (!removed) throw notFound('MCP server', name, 'name');
+      const prefix = mcpToolPrefix(name);
+      return {
+        mcp_servers: current.mcp_servers.filter((server) => server !== removed),
+        disabled_tools: current.disabled_tools.filter((tool) => !tool.startsWith(prefix)),
+        result: removed,
+      };
+    });
+  }
+
+  /** The Tools API's toggle: a disabled tool is never offered to the model. The caller checks that the tool exists. */
+  async setToolEnabled(deployment: DeploymentRecord, name: string, enabled: boolean): Promise<void> {
+    await this.#mutateTools(deployment, (current) => {
+      const others = current.disabled_tools.filter((tool) => tool !== name);
+      return { ...current, disabled_tools: enabled ? others : [...others, name], result: undefined };
+    });
+  }
+
   /** Applies the documented update semantics; returns the deployment unchanged when nothing changes. */
   async update(current: DeploymentRecord, input: UpdateDeploymentInput): Promise<DeploymentRecord> {
     if (input.customer_id !== undefined && input.customer_id !== current.customer_id) {
@@ -535,12 +772,12 @@ export class DeploymentService {
     if (input.sandbox !== undefined) {
       changes.sandbox = await this.#withLimits(await this.#resolveSandbox(input.sandbox, current.sandbox), input.sandbox.limits, current.sandbox.limits);
       if (input.sandbox.network) this.#checkInternalEntries(current.account_id, input.sandbox.network.allow);
+      if (changes.sandbox.limits?.disk_mb !== current.sandbox.limits?.disk_mb) {
+        await this.#options.quotas?.checkDeployment(current.account_id, { diskMb: changes.sandbox.limits?.disk_mb, creating: false, deploymentId: current.id });
+      }
     }
     if (input.mcp_servers !== undefined) changes.mcp_servers = input.mcp_servers;
-    if (input.skills !== undefined) {
-      await this.#validateSkills(input.skills);
-      changes.skills = input.skills;
-    }
+    if (input.skills !== undefined) changes.skills = await this.#loadSkills(input.skills, current.skills);
     if (input.secrets !== undefined) {
       const merged = { ...current.secrets };
       for (const [key, value] of Object.entries(input.secrets)) {
@@ -558,6 +795,13 @@ export class DeploymentService {
         merged[key] = value === null ? DEFAULT_FEATURES[key] : value;
       }
       changes.features = merged;
+    }
+    if (input.steering !== undefined) changes.steering = steeringPolicyFrom(input.steering);
+    if (changes.mcp_servers !== undefined) {
+      checkMcpServers(changes.mcp_servers, changes.secrets ?? current.secrets, this.#options.outboundPolicy ?? {});
+    } else if (changes.secrets !== undefined) {
+      const broken = removedReferencedSecret(current.mcp_servers, changes.secrets);
+      if (broken) throw broken;
     }
     for (const key of Object.keys(changes) as (keyof DeploymentChanges)[]) {
       if (JSON.stringify(changes[key]) === JSON.stringify(current[key])) delete changes[key];
@@ -589,6 +833,11 @@ export class DeploymentService {
       await provisioning;
     }
     if (deployment.status === 'provisioning') await this.#options.store.snapshots.deleteRestore(deployment.id);
+    const skillsRoot = this.#skillsRoot(deployment.id);
+    for (const known of this.#skillsDirs) if (known.startsWith(`${skillsRoot}${path.sep}`)) this.#skillsDirs.delete(known);
+    await fs.rm(skillsRoot, { recursive: true, force: true }).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error, deploymentId: deployment.id }, 'could not remove the skills directory');
+    });
     const workspace = this.workspaceDir(deployment.id);
     if (retainFilesystem) {
       try {

@@ -31,6 +31,16 @@ function isJob(pending: Pending): pending is PendingJob {
   return 'work' in pending;
 }
 
+/**
+ * Work that must commit with the events that cause it (webhooks/webhook-outbox.ts): called in each batch's
+ * transaction after the append, with the events and what they were stored as (undefined where the deployment is
+ * gone); returns whether it wrote anything, and then `committed` is called once the batch has committed.
+ */
+export interface EventOutbox {
+  enqueueIn(trx: Db, events: readonly NewEvent[], stored: readonly (StoredEvent | undefined)[]): Promise<boolean>;
+  committed(): void;
+}
+
 /** A commit that failed after the batch's work had all run: its outcome is unknown, so it is not retried. */
 class CommitFailed extends Error {}
 
@@ -47,6 +57,7 @@ export class EventLog {
   readonly #shards: Shard[];
 
   readonly #nodeId: string;
+  #outbox: EventOutbox | undefined;
 
   /**
    * `shards` queues flush side by side (each deployment's in order): one for SQLite, whose single writer gains
@@ -65,6 +76,11 @@ export class EventLog {
     let hash = 0;
     for (let index = 0; index < deploymentId.length; index++) hash = (hash * 31 + deploymentId.charCodeAt(index)) | 0;
     return this.#shards[(hash >>> 0) % this.#shards.length]!;
+  }
+
+  /** Sets the outbox each batch's events go through before their commit (one at most). */
+  attachOutbox(outbox: EventOutbox): void {
+    this.#outbox = outbox;
   }
 
   emit(event: NewEvent): Promise<StoredEvent> {
@@ -142,6 +158,7 @@ export class EventLog {
     const owners: number[] = [];
     const results: unknown[] = new Array(batch.length);
     let worked = false;
+    let enqueued = false;
     let stored: (StoredEvent | undefined)[];
     try {
       stored = await this.#repository.transaction(async (trx) => {
@@ -160,11 +177,19 @@ export class EventLog {
           }
         }
         const appended = await this.#repository.appendIn(trx, events, this.#nodeId);
+        if (this.#outbox && (await this.#outbox.enqueueIn(trx, events, appended))) enqueued = true;
         worked = true;
         return appended;
       });
     } catch (error) {
       throw worked ? new CommitFailed('commit failed', { cause: error }) : error;
+    }
+    if (enqueued) {
+      try {
+        this.#outbox!.committed();
+      } catch {
+        // committed: nothing past this point may fail the batch (see below)
+      }
     }
     const published = stored.filter((event): event is StoredEvent => event !== undefined);
     try {

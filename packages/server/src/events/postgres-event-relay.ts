@@ -33,6 +33,7 @@ export class PostgresEventRelay {
   readonly #nodeId: string;
   readonly #logger: Logger;
   readonly #fetchTimeoutMs: number;
+  readonly #onRelayed: ((lagMs: number) => void) | undefined;
   #stopped = false;
   /** Notices are fetched one after another so each deployment's events are published in order. */
   #queue: Promise<void> = Promise.resolve();
@@ -44,12 +45,18 @@ export class PostgresEventRelay {
     nodeId: string;
     logger: Logger;
     fetchTimeoutMs?: number;
+    /**
+     * Told, once per relayed notice, how long ago its first event was appended on the other node (the event-log lag
+     * between nodes, herm_event_relay_lag_seconds; it includes the clock difference between the two machines).
+     */
+    onRelayed?: (lagMs: number) => void;
   }) {
     this.#repository = options.repository;
     this.#hub = options.hub;
     this.#nodeId = options.nodeId;
     this.#logger = options.logger;
     this.#fetchTimeoutMs = options.fetchTimeoutMs ?? FETCH_TIMEOUT_MS;
+    this.#onRelayed = options.onRelayed;
     options.listener.listen(EVENTS_CHANNEL, (payload) => this.#onNotice(payload));
     options.listener.onConnect(({ reconnect }) => {
       if (!reconnect || this.#stopped) return;
@@ -74,7 +81,9 @@ export class PostgresEventRelay {
     if (this.#stopped) return;
     try {
       const range = this.#repository.listRange(notice.deploymentId, notice.from, notice.to);
-      this.#hub.publish(await withTimeout(range, this.#fetchTimeoutMs, 'reading the announced events'));
+      const events = await withTimeout(range, this.#fetchTimeoutMs, 'reading the announced events');
+      if (events[0]) this.#onRelayed?.(Date.now() - events[0].createdAt);
+      this.#hub.publish(events);
     } catch (error) {
       this.#logger.warn({ err: error, deploymentId: notice.deploymentId }, 'relaying events failed; the streams read them from the store');
       this.#hub.resync(notice.deploymentId);

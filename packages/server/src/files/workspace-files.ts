@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { ExecResult, Sandbox } from '../sandbox/sandbox.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import { toIso } from '../util/time.ts';
+import type { WorkspaceChange, WorkspaceChangeTracker } from './workspace-changes.ts';
 import { WorkspaceFileError } from './workspace-file-error.ts';
 import { parseWorkspaceEntryPath, parseWorkspaceFilePath, type WorkspaceFilePath } from './workspace-file-path.ts';
 import { UPLOAD_DIRECTORY, UPLOAD_STALE_MINUTES, UPLOAD_TEMPORARY_PREFIX } from './upload-temporaries.ts';
@@ -68,6 +69,14 @@ export interface WorkspaceFilesOptions {
   /** Bytes of stdout the sandbox keeps per command (HERM_MAX_OUTPUT_BYTES): reads are cut into chunks that fit. */
   maxOutputBytes: number;
   logger?: Pick<Logger, 'warn'>;
+  /**
+   * Filesystem events of uploads and deletes, for deployments with `features.filesystem_webhooks`: `tracker` finds
+   * what the command changed, `record` commits the events (through the event log, without a run) before the call returns.
+   */
+  changes?: {
+    tracker: WorkspaceChangeTracker;
+    record(workspace: FilesWorkspace, changes: readonly WorkspaceChange[]): Promise<void>;
+  };
 }
 
 // Exit codes of the commands below, chosen clear of the ones shells and coreutils use themselves.
@@ -286,7 +295,9 @@ export class WorkspaceFiles {
     }
     const { parent, name } = splitPath(path);
     // No abort signal: killing the command midway would leave its temporary file behind.
-    const result = await this.#options.openSandbox(workspace).exec({ command: WRITE_FILE, args: [parent, name, String(content.byteLength)], stdin: content });
+    const result = await this.#changing(workspace, (sandbox) =>
+      sandbox.exec({ command: WRITE_FILE, args: [parent, name, String(content.byteLength)], stdin: content }),
+    );
     if (result.exitCode !== 0) throw this.#failure(result, path, 'write');
     const [size, mtime] = result.stdout.trim().split(' ').map(Number);
     return { path: path.relative, size: size ?? content.byteLength, modified_at: toIso((mtime ?? Date.now() / 1000) * 1000)! };
@@ -295,9 +306,27 @@ export class WorkspaceFiles {
   async delete(workspace: FilesWorkspace, requestedPath: string): Promise<{ path: string }> {
     const path = parseWorkspaceEntryPath(requestedPath, 'delete');
     const { parent, name } = splitPath(path);
-    const result = await this.#options.openSandbox(workspace).exec({ command: DELETE_ENTRY, args: [parent, name] });
+    const result = await this.#changing(workspace, (sandbox) => sandbox.exec({ command: DELETE_ENTRY, args: [parent, name] }));
     if (result.exitCode !== 0) throw this.#failure(result, path, 'delete');
     return { path: path.relative };
+  }
+
+  /** Runs a command that changes the workspace; with filesystem events on, records what it changed (also when it failed). */
+  async #changing(workspace: FilesWorkspace, command: (sandbox: Sandbox) => Promise<ExecResult>): Promise<ExecResult> {
+    const sandbox = this.#options.openSandbox(workspace);
+    const changes = this.#options.changes;
+    if (!changes || !workspace.deployment.features.filesystem_webhooks) return command(sandbox);
+    let made: readonly WorkspaceChange[] = [];
+    try {
+      const tracked = await changes.tracker.track(sandbox.spec.workspaceDir, () => command(sandbox), (partial) => (made = partial));
+      made = tracked.changes;
+      return tracked.value;
+    } finally {
+      // The file is written (or deleted) either way: an event that cannot be committed is logged, not the call's failure.
+      if (made.length > 0) {
+        await changes.record(workspace, made).catch((error: unknown) => this.#options.logger?.warn({ err: error, deploymentId: workspace.deployment.id }, 'could not record filesystem events'));
+      }
+    }
   }
 
   #failure(result: ExecResult, path: WorkspaceFilePath, operation: string): Error {

@@ -157,10 +157,14 @@ function lowerCaseKeys(headers: Record<string, string>): Record<string, string> 
 }
 
 /** Why a hop was not tried: kept as the error's cause (for logs), never shown in its message. */
-class RefusedDestination extends Error {}
+export class RefusedDestination extends Error {}
 
-/** One hop: resolves and checks the host, then sends the request to a checked address. */
-async function send(
+/**
+ * One hop: resolves and checks the host, then sends the request to a checked address. Exported for callers that
+ * need the response as a stream (mcp/policy-fetch.ts: MCP's Streamable HTTP and SSE transports); a refusal is a
+ * RefusedDestination (its message is for logs, not tenants).
+ */
+export async function send(
   url: URL,
   method: string,
   headers: Record<string, string>,

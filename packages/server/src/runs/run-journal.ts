@@ -7,12 +7,20 @@
 import type { Logger } from 'pino';
 import type { ModelMessage } from 'ai';
 import type { EventLog } from '../events/event-log.ts';
+import type { WorkspaceChange } from '../files/workspace-changes.ts';
 import type { Db } from '../store/database.ts';
 import type { NewEvent } from '../store/events.ts';
 import { LeaseLostError, type FinishResult, type RunError, type RunFence, type RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
 import { saveSummaryIn, type HistoryEntry } from '../store/threads.ts';
 import { failpoint, type FailpointName } from '../util/failpoints.ts';
+import type { RedactingStream, SecretRedactor } from '../secrets/secret-redactor.ts';
+import { steeringRequestPayload } from '../steering/steering-events.ts';
+import type { SteeringKind, SteeringRequestRecord } from '../steering/steering-store.ts';
+import { newId } from '../util/ids.ts';
+import type { UsageEntry } from '../usage/usage-repository.ts';
+import type { UsageLedger } from '../usage/usage-service.ts';
+import type { HermMetrics } from '../observability/metrics.ts';
 
 export { LeaseLostError };
 
@@ -44,6 +52,19 @@ export interface ToolCallRef {
   toolCallId: string;
   toolName: string;
   input: unknown;
+  /** "builtin" or the MCP server's name; unknown for calls read back from the history (see toolCallOrigin). */
+  origin?: string | undefined;
+}
+
+/**
+ * The `origin` of a tool_call / tool_result event: the call's own, else read from its name: built-in names have
+ * no "__", an MCP tool's is `<server>__<tool>` (mcp/mcp-tool-name.ts; a server name with characters other than
+ * letters, digits, "_" and "-" shows as sanitised there).
+ */
+export function toolCallOrigin(call: ToolCallRef): string {
+  if (call.origin !== undefined) return call.origin;
+  const separator = call.toolName.indexOf('__');
+  return separator > 0 ? call.toolName.slice(0, separator) : 'builtin';
 }
 
 /** A tool call's result. `announce`: the call's tool_call event was never sent, so it goes out first. */
@@ -52,6 +73,8 @@ export interface ToolAnswer {
   result: unknown;
   isError: boolean;
   announce?: boolean;
+  /** What the call changed in the workspace (files/workspace-changes.ts): `filesystem` events, committed with its result. */
+  changes?: readonly WorkspaceChange[] | undefined;
 }
 
 /**
@@ -81,7 +104,8 @@ export function interruptedAnswers(calls: ToolCallRef[], interrupted: string, no
   );
 }
 
-function toolMessage(answer: ToolAnswer): unknown {
+/** A tool call's answer as the history's tool message. */
+export function toolMessage(answer: ToolAnswer): unknown {
   return {
     role: 'tool',
     content: [
@@ -107,6 +131,10 @@ export interface RunJournalOptions {
   onLeaseLost?: (error: LeaseLostError) => void;
   /** Called when a renewal or a write finds a cancellation requested (possibly through another node). */
   onCancelRequested?: () => void;
+  /** Where the usage the run meters (usage()) is recorded: in the next commit, the one that ends the step or the run. */
+  usage?: UsageLedger | undefined;
+  /** Counts the run's end (herm_runs_total) once it is committed. */
+  metrics?: HermMetrics | undefined;
 }
 
 export interface JournalFinish {
@@ -128,6 +156,8 @@ const COMMIT_POINTS = {
   close_interrupted: ['run.close_interrupted.before_commit', 'run.close_interrupted.after_commit'],
   fail_before_start: ['run.fail_before_start.before_commit', 'run.fail_before_start.after_commit'],
   abandon: ['run.abandon.before_commit', 'run.abandon.after_commit'],
+  pause: ['steering.pause.before_commit', 'steering.pause.after_commit'],
+  approval: ['steering.approval.before_commit', 'steering.approval.after_commit'],
 } as const satisfies Record<string, readonly [FailpointName, FailpointName]>;
 
 type CommitPoint = keyof typeof COMMIT_POINTS;
@@ -135,10 +165,20 @@ type CommitPoint = keyof typeof COMMIT_POINTS;
 export class RunJournal {
   readonly run: RunRecord;
   readonly fence: RunFence;
+  /** A queued run the end of this one made the thread's active run (store/runs.ts finishIn): its starter is whoever can. */
+  promoted: string | undefined;
+  /** Set when the run paused for a human; `cancelRequested`: a cancellation arrived as it paused (the run ends then). */
+  paused: { cancelRequested: boolean } | undefined;
   readonly #options: RunJournalOptions;
+  /** The deployment's secret values, redacted from every event and history entry (redactWith). */
+  #redactor: SecretRedactor | undefined;
+  /** Streamed tokens pass through it, so a value split across deltas is redacted too. */
+  #tokenStream: RedactingStream | undefined;
   /** Whether this attempt's "running" status went out (with its first commit). */
   #runningSent = false;
   #tokens: NewEvent[] = [];
+  /** Usage metered since the last commit (usage()); written by the next one. */
+  #usage: UsageEntry[] = [];
   #tokenJobQueued = false;
   #cancelSeen = false;
   #lost = false;
@@ -158,7 +198,31 @@ export class RunJournal {
   }
 
   event(type: string, data: Record<string, unknown>): NewEvent {
-    return { deploymentId: this.run.deployment_id, type, threadId: this.run.thread_id, runId: this.run.id, data };
+    // A run an automation started says so in each of its status changes and steering requests (automations/).
+    if ((type === 'run_status' || type === 'steering_request') && this.run.automation_id) data = { ...data, automation_id: this.run.automation_id };
+    const redacted = this.#redactor ? this.#redactor.redactDeep(data) : data;
+    return { deploymentId: this.run.deployment_id, type, threadId: this.run.thread_id, runId: this.run.id, data: redacted };
+  }
+
+  /**
+   * Redacts the deployment's secret values (secrets/secret-redactor.ts) from everything recorded from now on:
+   * events (streamed tokens included), history entries (what the model is sent next), the agent's message and
+   * error messages.
+   */
+  redactWith(redactor: SecretRedactor): void {
+    if (redactor.empty) return;
+    this.#redactor = redactor;
+    this.#tokenStream = redactor.stream();
+  }
+
+  #redact<T>(value: T): T {
+    return this.#redactor ? this.#redactor.redactDeep(value) : value;
+  }
+
+  /** The end of a token stream that was held back (it might have begun a secret value): the text ended. */
+  #flushTokens(): void {
+    const rest = this.#tokenStream?.flush();
+    if (rest) this.#queueToken(rest);
   }
 
   /** The "running" status, in this attempt's first commit. */
@@ -180,9 +244,13 @@ export class RunJournal {
     if (this.#lost) throw new LeaseLostError(this.run.id, 'this node lost it earlier');
     const started = Date.now();
     const [beforeCommit, afterCommit] = COMMIT_POINTS[point];
+    // The usage metered so far commits with this point (the end of the step or of the run); kept if it fails.
+    const usage = this.#usage;
+    this.#usage = [];
     try {
       const { result } = await this.#options.events.transact(this.run.deployment_id, async (trx) => {
         const outcome = await work(trx);
+        if (usage.length > 0 && this.#options.usage) await this.#options.usage.recordIn(trx, usage);
         failpoint(beforeCommit);
         return outcome;
       });
@@ -191,6 +259,7 @@ export class RunJournal {
       return result;
     } catch (error) {
       if (error instanceof LeaseLostError) this.#lose(error);
+      else this.#usage.unshift(...usage);
       throw error;
     } finally {
       if (this.#cancelSeen) {
@@ -273,6 +342,11 @@ export class RunJournal {
    */
   token(delta: string): void {
     if (this.#lost) return;
+    const text = this.#tokenStream ? this.#tokenStream.push(delta) : delta;
+    if (text !== '') this.#queueToken(text);
+  }
+
+  #queueToken(delta: string): void {
     this.#tokens.push(this.event('token', { delta }));
     if (this.#tokenJobQueued) return;
     this.#tokenJobQueued = true;
@@ -299,6 +373,14 @@ export class RunJournal {
       );
   }
 
+  /**
+   * Usage of the run (a model step's tokens, a tool call's time): recorded in the next commit, the one that ends the
+   * step or the run (usage/usage-repository.ts).
+   */
+  usage(entry: UsageEntry): void {
+    if (!this.#lost) this.#usage.push(entry);
+  }
+
   /** A model step begins: the run's pending inputs enter the history and the step is counted (the first sends "running"). */
   async beginStep(): Promise<HistoryEntry[]> {
     const lead = this.#running();
@@ -311,13 +393,88 @@ export class RunJournal {
 
   /** The model's message with its tool calls, and the first call's tool_call event: it is about to run. */
   async recordToolCalls(message: unknown, first: ToolCallRef): Promise<HistoryEntry[]> {
+    this.#flushTokens();
     const lead = this.#running();
     return this.#append('tool_calls', [message], [...lead, this.#callEvent(first)]);
   }
 
   /** A tool's result in the history with its tool_result event, and the next call's tool_call event. */
   async recordToolResult(answer: ToolAnswer, next?: ToolCallRef): Promise<HistoryEntry[]> {
-    return this.#append('tool_result', [toolMessage(answer)], [...this.#answerEvents([answer]), ...(next ? [this.#callEvent(next)] : [])]);
+    // A run resumed after a human's answer may commit a result first: its "running" status leads.
+    const lead = this.#running();
+    return this.#append('tool_result', [toolMessage(answer)], [...lead, ...this.#answerEvents([answer]), ...(next ? [this.#callEvent(next)] : [])]);
+  }
+
+  /**
+   * Pauses the run for a human, in one commit: what precedes the call (the model's message with its calls, or the
+   * previous call's result), the call's tool_call event, the request (steering_requests), its steering_request event
+   * and run_status waiting_on_human; the run's lease is released with it. The run then holds nothing: it is resumed,
+   * on any node, when the request is answered, expires or is cancelled (steering/steering-service.ts).
+   */
+  async pauseForHuman(pause: {
+    message?: unknown;
+    answer?: ToolAnswer | undefined;
+    call: ToolCallRef;
+    request: { kind: SteeringKind; summary: string; options: string[]; expiresAt: number };
+  }): Promise<SteeringRequestRecord> {
+    this.#flushTokens();
+    const lead = this.#running();
+    const messages = [...(pause.message !== undefined ? [pause.message] : []), ...(pause.answer ? [toolMessage(pause.answer)] : [])].map((message) => this.#redact(message));
+    const now = Date.now();
+    const record: SteeringRequestRecord = this.#redact({
+      id: newId('steeringRequest'),
+      deployment_id: this.run.deployment_id,
+      run_id: this.run.id,
+      thread_id: this.run.thread_id,
+      kind: pause.request.kind,
+      summary: pause.request.summary,
+      tool_call: { tool: pause.call.toolName, origin: toolCallOrigin(pause.call), tool_call_id: pause.call.toolCallId, arguments: pause.call.input ?? null },
+      options: pause.request.options,
+      status: 'pending',
+      decision: null,
+      message: null,
+      created_at: now,
+      expires_at: pause.request.expiresAt,
+      resolved_at: null,
+      applied_at: null,
+    });
+    const events = [
+      ...lead,
+      ...(pause.answer ? this.#answerEvents([pause.answer]) : []),
+      this.#callEvent(pause.call),
+      this.event('steering_request', steeringRequestPayload(record)),
+      this.event('run_status', { status: 'waiting_on_human' }),
+    ];
+    await this.#commit('pause', async (trx) => {
+      const { store } = this.#options;
+      if (messages.length > 0) await store.runs.appendHistoryFencedIn(trx, this.fence, this.run.thread_id, messages, this.#leaseUntil());
+      const { cancelRequested } = await store.runs.pauseIn(trx, this.fence);
+      await store.steering.insertIn(trx, record);
+      return { result: cancelRequested, events };
+    }).then((cancelRequested) => {
+      this.paused = { cancelRequested };
+    });
+    this.#ended = true;
+    this.stopLease();
+    return record;
+  }
+
+  /** The run's newest steering request (a resumed run goes on from its answer). */
+  latestSteeringRequest(): Promise<SteeringRequestRecord | undefined> {
+    return this.#options.store.steering.latestForRun(this.run.id);
+  }
+
+  /**
+   * The resumed run takes the approval of its request before running the call, in a commit of its own: false when
+   * an earlier attempt took it already (the call may have run; its outcome is unknown, as after any crash).
+   */
+  async takeApproval(requestId: string): Promise<boolean> {
+    const lead = this.#running();
+    return this.#commit('approval', async (trx) => {
+      await this.#options.store.runs.fenceIn(trx, this.fence, this.#leaseUntil());
+      const taken = await this.#options.store.steering.markAppliedIn(trx, requestId, Date.now());
+      return { result: taken, events: taken ? lead : [] };
+    });
   }
 
   /**
@@ -332,8 +489,9 @@ export class RunJournal {
   }
 
   async #append(point: CommitPoint, messages: unknown[], events: NewEvent[]): Promise<HistoryEntry[]> {
+    const redacted = messages.map((message) => this.#redact(message));
     return this.#commit(point, async (trx) => {
-      const { entries, cancelRequested } = await this.#options.store.runs.appendHistoryFencedIn(trx, this.fence, this.run.thread_id, messages, this.#leaseUntil());
+      const { entries, cancelRequested } = await this.#options.store.runs.appendHistoryFencedIn(trx, this.fence, this.run.thread_id, redacted, this.#leaseUntil());
       if (cancelRequested) this.#cancelSeen = true;
       return { result: entries, events };
     });
@@ -356,7 +514,9 @@ export class RunJournal {
    * message and the final run_status event, in one commit. A completed run with inputs it has not seen yet does not
    * end (`finished: false`): only the messages are recorded and the loop goes on.
    */
-  async finish(outcome: JournalFinish, point: CommitPoint = 'finish', leadingStatus = true): Promise<FinishResult> {
+  async finish(unredacted: JournalFinish, point: CommitPoint = 'finish', leadingStatus = true): Promise<FinishResult> {
+    this.#flushTokens();
+    const outcome = this.#redact(unredacted);
     const lead = leadingStatus ? this.#running() : [];
     const answers = outcome.answers ?? [];
     const finished = await this.#commit(point, async (trx) => {
@@ -379,6 +539,8 @@ export class RunJournal {
       return { result, events: [...lead, ...this.#answerEvents(answers), ...status] };
     });
     if (finished.finished) {
+      this.#options.metrics?.runEnded(this.run, outcome.status, outcome.error?.type);
+      this.promoted = finished.promoted;
       this.#ended = true;
       this.stopLease();
       // The one place a run ends in error (its commit made it so): logged once, for the operator.
@@ -430,13 +592,15 @@ export class RunJournal {
   }
 
   #callEvent(call: ToolCallRef): NewEvent {
-    return this.event('tool_call', { tool: call.toolName, tool_call_id: call.toolCallId, arguments: call.input });
+    return this.event('tool_call', { tool: call.toolName, origin: toolCallOrigin(call), tool_call_id: call.toolCallId, arguments: call.input });
   }
 
   #answerEvents(answers: ToolAnswer[]): NewEvent[] {
     return answers.flatMap((answer) => [
       ...(answer.announce ? [this.#callEvent(answer.call)] : []),
-      this.event('tool_result', { tool: answer.call.toolName, tool_call_id: answer.call.toolCallId, result: answer.result, is_error: answer.isError }),
+      // Before the result: a client that sees the tool_result has seen what the call changed.
+      ...(answer.changes ?? []).map((change) => this.event('filesystem', { ...change, tool_call_id: answer.call.toolCallId })),
+      this.event('tool_result', { tool: answer.call.toolName, origin: toolCallOrigin(answer.call), tool_call_id: answer.call.toolCallId, result: answer.result, is_error: answer.isError }),
     ]);
   }
 }

@@ -3,21 +3,42 @@
 import type { LanguageModel } from 'ai';
 import type { Logger } from 'pino';
 import type { EventLog } from '../events/event-log.ts';
+import type { WorkspaceChangeTracker } from '../files/workspace-changes.ts';
 import { contextWindowTokens, resolveModel } from '../models/index.ts';
 import type { AttachmentDownload } from '../net/attachment-download.ts';
 import type { IdempotencyClaim } from '../store/idempotency.ts';
 import { runAgent } from '../runtime/hermes.ts';
+import type { UsageService } from '../usage/usage-service.ts';
+import type { PromptSkills } from '../skills/run-skills.ts';
+import type { PromptMemory } from '../memory/memory-prompt.ts';
+import type { AgentTool } from '../runtime/tools/agent-tool.ts';
 import type { BuiltinTool } from '../runtime/tools/tool.ts';
 import type { SandboxBackends } from '../sandbox/sandbox-backends.ts';
 import type { SandboxSpec } from '../sandbox/sandbox.ts';
-import { isReservedEnvironmentName } from '../sandbox/reserved-environment.ts';
+import { DeploymentSecretsError, type DeploymentSecrets } from '../secrets/deployment-secrets.ts';
 import type { SecretCipher } from '../secrets/secret-cipher.ts';
+import { SecretRedactor } from '../secrets/secret-redactor.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
-import type { RunRecord, SubmitResult } from '../store/runs.ts';
+import type { MultitaskStrategy, RunRecord, SubmitResult } from '../store/runs.ts';
+import { ASK_HUMAN_TOOL } from '../steering/ask-human-tool.ts';
+import { steeringResolvedPayload } from '../steering/steering-events.ts';
+import { DEFAULT_STEERING_EXPIRES_SECONDS } from '../steering/steering-policy.ts';
 import type { Store } from '../store/store.ts';
+import type { HermMetrics } from '../observability/metrics.ts';
 import type { Attachment } from '../store/threads.ts';
 import { failpoint } from '../util/failpoints.ts';
-import { isHandoff, LeaseLostError, RunJournal, ShutdownHandoff, type RunJournalOptions } from './run-journal.ts';
+import {
+  isHandoff,
+  LeaseLostError,
+  RunJournal,
+  ShutdownHandoff,
+  TOOL_CALL_INTERRUPTED,
+  toolCallOrigin,
+  toolMessage,
+  unansweredToolCalls,
+  type RunJournalOptions,
+  type ToolAnswer,
+} from './run-journal.ts';
 
 export interface RunManagerOptions {
   store: Store;
@@ -25,7 +46,20 @@ export interface RunManagerOptions {
   /** A run's tools go to the backend named by its deployment's `sandbox.type`. */
   sandboxBackends: SandboxBackends;
   tools: Record<string, BuiltinTool>;
+  /**
+   * A run's tools: the built-ins minus the deployment's disabled_tools, plus its MCP servers' tools
+   * (mcp/deployment-toolset.ts). Default: the built-ins minus disabled_tools.
+   */
+  toolset?: (deployment: DeploymentRecord, signal: AbortSignal) => Promise<{ tools: Record<string, AgentTool>; unavailable: { name: string }[] }>;
   secrets: SecretCipher;
+  /** The deployment's secrets as a run sees them: placeholders for the sandbox, values for redaction. */
+  deploymentSecrets: DeploymentSecrets;
+  /** Prepares the run's skills as it starts (skills/run-skills.ts prepareRunSkills); no skills when absent. */
+  prepareSkills?: (deployment: DeploymentRecord, threadId: string, signal: AbortSignal) => Promise<PromptSkills>;
+  /** The deployment's memory for the run's system prompt (memory/); none when absent or undefined (features.memory off). */
+  prepareMemory?: (deployment: DeploymentRecord, threadId: string) => Promise<PromptMemory | undefined>;
+  /** Called once a run's attempt here has ended it (its end committed), e.g. to observe the thread for memory in the background. */
+  onRunEnded?: (run: RunRecord, deployment: DeploymentRecord) => void;
   /** The sandbox a deployment's commands run in (DeploymentService.sandboxSpec); the thread picks a session workspace. */
   sandboxSpec: (deployment: DeploymentRecord, options: { env: Record<string, string>; threadId: string }) => SandboxSpec;
   /** Holds the run's workspace while it runs (DeploymentService.acquireWorkspace): a session workspace is created then. */
@@ -42,10 +76,16 @@ export interface RunManagerOptions {
   modelOverride?: (name: string) => LanguageModel;
   /** Downloads attachments a model cannot take by URL, under the server's outbound policy (HERM_ALLOW_PRIVATE_URLS). */
   download?: AttachmentDownload;
+  /** Finds what tool calls change in workspaces, for deployments with `features.filesystem_webhooks` (filesystem events). */
+  workspaceChanges?: WorkspaceChangeTracker;
+  /** HERM_STEERING_EXPIRES_SECONDS: how long a steering request waits when the deployment's policy does not say. */
+  steeringExpiresSeconds?: number;
+  /** Usage and credits (usage/): runs record their usage in their commits, and stop when a budget ran out. */
+  usage?: UsageService | undefined;
+  /** This server's metrics (observability/metrics.ts): runs ended, steps, model and tool calls. */
+  metrics?: HermMetrics | undefined;
 }
 
-/** The deployment's secrets map cannot be turned into the run's environment; the message says how to fix it. */
-class DeploymentSecretsError extends Error {}
 
 /** A message arrived while the server drains for a graceful shutdown: no run starts here any more (503). */
 export class ShuttingDownError extends Error {
@@ -82,6 +122,8 @@ export class RunManager {
     attachments?: Attachment[],
     options: {
       createThread?: boolean;
+      /** What the message does while a run is active on the thread (store/runs.ts MultitaskStrategy); default fold. */
+      strategy?: MultitaskStrategy | undefined;
       /** The request's Idempotency-Key claim and its response, recorded in the submit's commit. */
       idempotency?: IdempotencyClaim & { response: (result: SubmitResult) => { statusCode: number; body: string } };
     } = {},
@@ -97,15 +139,89 @@ export class RunManager {
       leaseMs: this.#options.leaseMs,
       createThread: options.createThread,
       idempotency: options.idempotency,
+      strategy: options.strategy,
     });
     failpoint('submit.after_commit');
-    if (!result.folded) this.#start(result.run, deployment);
+    // interrupt: the active run's cancellation was requested in the submit's commit; it stops (here, or on its node
+    // at its next write or lease renewal), and the queued run starts as it ends.
+    if (result.interrupted) await this.cancel(result.interrupted);
+    else if (!result.folded && !result.queued) this.#start(result.run, deployment);
     return result;
   }
 
+  /**
+   * Cancels a run: one at work stops at once (its model stream aborted, its command killed) and ends in error
+   * (cancelled); one that holds nothing — waiting on a human, or queued — ends here and now, its pending request
+   * resolved as cancelled.
+   */
   async cancel(run: RunRecord): Promise<void> {
+    if ((run.status === 'waiting_on_human' || run.queued === 1) && (await this.#endIdle(run))) return;
     await this.#options.store.runs.requestCancel(run.id);
     this.#active.get(run.id)?.controller.abort();
+  }
+
+  /**
+   * Ends a waiting or queued run in error (cancelled), in one commit with its events: its pending request resolved
+   * (steering_resolved), the calls it paused at answered as not run, its final status. False when it was not waiting
+   * or queued any more (an answer woke it meanwhile: it is cancelled like any running run).
+   */
+  async #endIdle(run: RunRecord): Promise<boolean> {
+    const { store, events } = this.#options;
+    const error = { type: 'cancelled', message: 'The run was cancelled.' };
+    const pending = run.status === 'waiting_on_human' ? unansweredToolCalls((await store.threads.loadHistory(run.thread_id)).entries) : [];
+    const answers: ToolAnswer[] = pending.map((call, index) => ({ call, result: { error: TOOL_CALL_INTERRUPTED.cancelNotRun }, isError: true, announce: index > 0 }));
+    const event = (type: string, data: Record<string, unknown>) => ({ deploymentId: run.deployment_id, type, threadId: run.thread_id, runId: run.id, data });
+    const notIdle = new Error('the run is not waiting or queued any more');
+    const { result } = await events.transact(run.deployment_id, async (trx) => {
+      // The request rows first, then the run's: the order an answer or an expiry locks them in (no deadlock).
+      const resolved = await store.steering.cancelPendingIn(trx, run.id, Date.now());
+      const ended = await store.runs.endIdleIn(trx, run, error, answers.map(toolMessage));
+      // Rolls the request's cancellation back with everything else.
+      if (!ended) throw notIdle;
+      const toolEvent = (type: string, answer: ToolAnswer, extra: Record<string, unknown>) =>
+        event(type, { tool: answer.call.toolName, origin: toolCallOrigin(answer.call), tool_call_id: answer.call.toolCallId, ...extra });
+      return {
+        result: ended,
+        events: [
+          ...resolved.map((request) => event('steering_resolved', steeringResolvedPayload(request))),
+          ...answers.flatMap((answer) => [
+            ...(answer.announce ? [toolEvent('tool_call', answer, { arguments: answer.call.input })] : []),
+            toolEvent('tool_result', answer, { result: answer.result, is_error: true }),
+          ]),
+          event('run_status', { status: 'error', error, ...(run.automation_id ? { automation_id: run.automation_id } : {}) }),
+        ],
+      };
+    }).catch((caught: unknown) => {
+      if (caught === notIdle) return { result: undefined };
+      throw caught;
+    });
+    if (!result) return false;
+    this.#options.metrics?.runEnded(run, 'error', 'cancelled');
+    this.#options.logger.info({ deploymentId: run.deployment_id, runId: run.id, threadId: run.thread_id }, 'run cancelled');
+    if (result.promoted) this.startPromoted(result.promoted);
+    return true;
+  }
+
+  /**
+   * Starts a run this node took (an answer or expiry woke it: steering/steering-service.ts). Not while draining:
+   * its lease expires and another node (or this one, restarted) takes it.
+   */
+  startTaken(run: RunRecord, deployment: DeploymentRecord): void {
+    if (this.#draining || this.#stopped) return;
+    this.#start(run, deployment);
+  }
+
+  /** Takes and starts a queued run that became its thread's active run, unless another node has it already. */
+  startPromoted(runId: string): void {
+    if (this.#draining || this.#stopped) return;
+    void (async () => {
+      const now = Date.now();
+      const run = await this.#options.store.runs.claimRun(runId, this.#options.nodeId, now, now + this.#options.leaseMs);
+      if (!run) return;
+      const deployment = await this.#options.store.deployments.getById(run.deployment_id);
+      if (deployment) this.#start(run, deployment);
+      else await this.#journal(run).failBeforeStart({ type: 'not_found', message: 'The deployment was deleted.' });
+    })().catch((error: unknown) => this.#options.logger.warn({ err: error, runId }, 'could not start a queued run; the recovery loop takes it'));
   }
 
   /**
@@ -158,7 +274,11 @@ export class RunManager {
     // its first steps are CPU-heavy (model setup, request) and would otherwise hold that response back.
     const done = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.#execute(run, deployment, controller, journal))
-      .finally(() => this.#active.delete(run.id));
+      .finally(() => {
+        this.#active.delete(run.id);
+        // A run queued behind this one (multitask_strategy enqueue/interrupt) starts as it ends.
+        if (journal.promoted) this.startPromoted(journal.promoted);
+      });
     this.#active.set(run.id, { controller, done });
   }
 
@@ -166,6 +286,7 @@ export class RunManager {
     const { logger } = this.#options;
     journal.keepLease();
     let releaseWorkspace: (() => void) | undefined;
+    let ended = false;
     try {
       if (run.cancel_requested) controller.abort();
       const sandboxBackend = this.#options.sandboxBackends.get(deployment.sandbox.type);
@@ -178,13 +299,39 @@ export class RunManager {
       }
       let environment: Record<string, string>;
       try {
-        environment = await this.#secretEnvironment(deployment);
+        const secrets = await this.#options.deploymentSecrets.forRun(deployment);
+        environment = secrets.environment;
+        // From here on, every text of the run is stored, streamed and sent to the model with its values redacted.
+        journal.redactWith(new SecretRedactor(secrets.values));
       } catch (error) {
         const message = error instanceof DeploymentSecretsError ? error.message : `Could not read the deployment's secrets: ${(error as Error).message}`;
         await journal.failBeforeStart({ type: 'configuration_error', message });
         return;
       }
       releaseWorkspace = await this.#options.acquireWorkspace(deployment, run.thread_id);
+      // A skill that cannot be read is left out by prepareSkills itself; anything else runs the agent without skills.
+      const skills = await this.#options.prepareSkills?.(deployment, run.thread_id, controller.signal).catch((error: unknown) => {
+        logger.warn({ err: error, runId: run.id, deploymentId: deployment.id }, 'could not prepare the skills of a run; it runs without them');
+        return undefined;
+      });
+      // Memory that cannot be read never fails a run: it runs without the memory section.
+      const memory = await this.#options.prepareMemory?.(deployment, run.thread_id).catch((error: unknown) => {
+        logger.warn({ err: error, runId: run.id, deploymentId: deployment.id }, 'could not read the memory of a run; it runs without it');
+        return undefined;
+      });
+      const builtins = () => ({
+        tools: Object.fromEntries(Object.entries(this.#options.tools).filter(([name]) => !deployment.disabled_tools.includes(name))),
+        unavailable: deployment.mcp_servers.map((server) => ({ name: server.name })),
+      });
+      // MCP servers never fail a run: whatever goes wrong assembling their tools, the run goes on with the built-ins.
+      const toolset = this.#options.toolset
+        ? await this.#options.toolset(deployment, controller.signal).catch((error: unknown) => {
+            logger.warn({ err: error, runId: run.id, deploymentId: deployment.id }, 'could not assemble the tools of a run; it runs with the built-ins');
+            return builtins();
+          })
+        : { ...builtins(), unavailable: [] };
+      // With features.steering off nobody can be asked: the ask tool is not offered and no call waits.
+      if (!deployment.features.steering) delete toolset.tools[ASK_HUMAN_TOOL];
       await runAgent({
         run,
         deployment,
@@ -194,12 +341,26 @@ export class RunManager {
           contextTokens: contextWindowTokens(deployment.model, this.#options.modelEnvironment),
         }),
         sandbox: sandboxBackend.open(this.#options.sandboxSpec(deployment, { env: environment, threadId: run.thread_id })),
-        tools: this.#options.tools,
+        tools: toolset.tools,
+        skills,
+        memory,
+        unavailableMcpServers: toolset.unavailable.map((server) => server.name),
         maxSteps: this.#options.maxSteps,
         signal: controller.signal,
         logger: logger.child({ runId: run.id, deploymentId: deployment.id }),
         download: this.#options.download,
+        workspaceChanges: this.#options.workspaceChanges,
+        metrics: this.#options.metrics,
+        creditCheck: this.#options.usage ? () => this.#options.usage!.runStop(deployment) : undefined,
+        steering: deployment.features.steering
+          ? {
+              policy: deployment.steering,
+              expiresAfterSeconds: deployment.steering.expires_after_seconds ?? this.#options.steeringExpiresSeconds ?? DEFAULT_STEERING_EXPIRES_SECONDS,
+            }
+          : undefined,
       });
+      // Stopped without ending (a handoff) is not an end: the next attempt ends it.
+      ended = !(controller.signal.aborted && isHandoff(controller.signal.reason));
     } catch (error) {
       // Lost to another node or attempt: nothing more of this run is ours to write.
       if (!(error instanceof LeaseLostError) && !(controller.signal.aborted && isHandoff(controller.signal.reason))) {
@@ -210,44 +371,18 @@ export class RunManager {
       journal.stopLease();
       releaseWorkspace?.();
     }
+    // A cancellation that raced the pause (requested here, or seen in the pause's commit) ends the waiting run now.
+    if (journal.paused && (journal.paused.cancelRequested || (controller.signal.aborted && !isHandoff(controller.signal.reason)))) {
+      await this.#endIdle({ ...run, status: 'waiting_on_human' }).catch((error: unknown) =>
+        logger.warn({ err: error, runId: run.id }, 'could not end a run cancelled as it paused; cancel it again'),
+      );
+      return;
+    }
     // Handed off by a shutdown while at work: the lease goes back at once, for the next node or start.
     if (controller.signal.reason instanceof ShutdownHandoff) {
       await journal.release().catch((error: unknown) => logger.warn({ err: error, runId: run.id }, 'could not release the lease of a handed-off run'));
     }
-  }
-
-  /**
-   * Connector secrets as environment variables for the tool processes (never for the model). A reference to
-   * a deleted secret (`DELETE /v1/secrets/{id}?force=true`) or a reserved name (kept by a deployment from
-   * before names were checked) is a DeploymentSecretsError: the run fails naming it, never runs without it.
-   */
-  async #secretEnvironment(deployment: DeploymentRecord): Promise<Record<string, string>> {
-    const references = Object.entries(deployment.secrets);
-    if (references.length === 0) return {};
-    const reserved = references.find(([name]) => isReservedEnvironmentName(name));
-    if (reserved) {
-      throw new DeploymentSecretsError(
-        `The deployment's secrets map sets ${reserved[0]}, a variable the sandbox sets or uses itself. ` +
-          `Remove it (PATCH /v1/deployments/${deployment.id} with {"secrets": {"${reserved[0]}": null}}) and pick another name.`,
-      );
-    }
-    const records = await this.#options.store.secrets.getMany(
-      deployment.account_id,
-      references.map(([, ref]) => ref),
-    );
-    const byId = new Map(records.map((record) => [record.id, record]));
-    const environment: Record<string, string> = {};
-    for (const [name, ref] of references) {
-      const record = byId.get(ref);
-      if (!record) {
-        throw new DeploymentSecretsError(
-          `The deployment's secrets.${name} refers to ${ref}, which was deleted. Point it at another secret, or remove it ` +
-            `(PATCH /v1/deployments/${deployment.id} with {"secrets": {"${name}": null}}).`,
-        );
-      }
-      environment[name] = this.#options.secrets.decrypt(record.ciphertext);
-    }
-    return environment;
+    if (ended) this.#options.onRunEnded?.(run, deployment);
   }
 
   /**
@@ -278,7 +413,7 @@ export class RunManager {
   /** The journal of this node's attempt at `run` (the run as it was claimed: its attempt is the fence). */
   #journal(run: RunRecord, callbacks: Pick<RunJournalOptions, 'onLeaseLost' | 'onCancelRequested'> = {}): RunJournal {
     const { store, events, nodeId, leaseMs, logger } = this.#options;
-    return new RunJournal({ store, events, run, nodeId, leaseMs, logger, ...callbacks });
+    return new RunJournal({ store, events, run, nodeId, leaseMs, logger, usage: this.#options.usage, metrics: this.#options.metrics, ...callbacks });
   }
 
   async #resume(run: RunRecord, maxAttempts: number): Promise<void> {

@@ -14,7 +14,15 @@ import type { AttachmentDownload } from '../net/attachment-download.ts';
 import { toModelMessage } from './attachments.ts';
 import { compactHistory, modelSummarizer } from './compaction.ts';
 import { buildSystemPrompt } from './prompt.ts';
-import type { BuiltinTool, ToolOutput } from './tools/tool.ts';
+import type { PromptSkills } from '../skills/run-skills.ts';
+import type { PromptMemory } from '../memory/memory-prompt.ts';
+import { isJsonSchemaTool, toolOrigin, type AgentTool } from './tools/agent-tool.ts';
+import type { ToolOutput } from './tools/tool.ts';
+import type { WorkspaceChange, WorkspaceChangeTracker } from '../files/workspace-changes.ts';
+import { ASK_HUMAN_TOOL, askHumanInput } from '../steering/ask-human-tool.ts';
+import { permissionFor, summarizeCall, TOOL_REQUEST_OPTIONS, type SteeringPolicy } from '../steering/steering-policy.ts';
+import type { SteeringKind } from '../steering/steering-store.ts';
+import type { HermMetrics } from '../observability/metrics.ts';
 
 export interface AgentRunOptions {
   run: RunRecord;
@@ -24,7 +32,14 @@ export interface AgentRunOptions {
   /** Resolves the model and its context window; throws a typed configuration error (e.g. a missing provider key). */
   resolveModel: () => { model: LanguageModel; contextTokens: number };
   sandbox: Sandbox;
-  tools: Record<string, BuiltinTool>;
+  /** The tools offered to the model, by the name it calls them: built-ins and MCP servers' tools (mcp/deployment-toolset.ts). */
+  tools: Record<string, AgentTool>;
+  /** MCP servers whose tools are missing from this run (they could not be listed); the system prompt says so. */
+  unavailableMcpServers?: string[] | undefined;
+  /** The run's skills, listed by name and description in the system prompt (skills/run-skills.ts). */
+  skills?: PromptSkills | undefined;
+  /** The deployment's memory as the run started, a section of the system prompt (memory/memory-prompt.ts); none when undefined. */
+  memory?: PromptMemory | undefined;
   maxSteps: number;
   /**
    * Aborted to stop the run: a cancellation ends it in error; a handoff (runs/run-journal.ts isHandoff: shutdown,
@@ -34,6 +49,23 @@ export interface AgentRunOptions {
   logger: Logger;
   /** Downloads attachments the model cannot take by URL (net/attachment-download.ts); default: the AI SDK's own. */
   download?: AttachmentDownload | undefined;
+  /**
+   * Finds what the built-in tool calls change in the workspace (files/workspace-changes.ts); used only when the deployment
+   * has `features.filesystem_webhooks`. Their `filesystem` events commit with the call's result.
+   */
+  workspaceChanges?: WorkspaceChangeTracker | undefined;
+  /**
+   * The deployment's steering (steering/steering-policy.ts), or undefined when its features.steering is off: then no
+   * call ever waits for a human.
+   */
+  steering?: { policy: SteeringPolicy; expiresAfterSeconds: number } | undefined;
+  /**
+   * Asked before each model step (usage/usage-service.ts runStop): the error that ends the run there, when a credit
+   * budget of its account or customer ran out; undefined (or no check): the step goes on.
+   */
+  creditCheck?: (() => Promise<RunError | undefined>) | undefined;
+  /** This server's metrics (observability/metrics.ts): step, model call and tool call latencies, tokens. */
+  metrics?: HermMetrics | undefined;
 }
 
 export class RunStop extends Error {
@@ -49,6 +81,8 @@ interface ToolCall {
   toolCallId: string;
   toolName: string;
   input: unknown;
+  /** "builtin" or the MCP server's name, for tool_call and tool_result events. */
+  origin?: string | undefined;
   invalidReason?: string | undefined;
 }
 
@@ -63,22 +97,26 @@ function loadAiSdk(): Promise<typeof import('ai')> {
   return aiSdk;
 }
 
-const modelToolCache = new WeakMap<Record<string, BuiltinTool>, ToolSet>();
+const modelToolCache = new WeakMap<AgentTool, ToolSet[string]>();
 
 /**
- * The tools as the model sees them. Their JSON schemas are computed once per tool set: converting zod schemas
- * on every model call was the largest single cost of a short run. Inputs are validated with the zod schema
- * when the tool runs (executeTool), so the model-facing schema needs no validator of its own.
+ * The tools as the model sees them, computed once per run. A built-in's JSON schema is computed once per tool
+ * (cached by the tool object, which lives as long as the server): converting zod schemas on every model call was
+ * the largest single cost of a short run. Inputs are validated with the zod schema when the tool runs
+ * (executeTool), so the model-facing schema needs no validator of its own. An MCP tool comes with its JSON schema,
+ * passed as it is; its server validates the input.
  */
-function toModelTools(ai: typeof import('ai'), tools: Record<string, BuiltinTool>): ToolSet {
-  let set = modelToolCache.get(tools);
-  if (!set) {
-    set = {};
-    const { jsonSchema, tool } = ai;
-    for (const [name, builtin] of Object.entries(tools)) {
-      set[name] = tool({ description: builtin.description, inputSchema: jsonSchema(z.toJSONSchema(builtin.inputSchema) as JSONSchema7) });
+function toModelTools(ai: typeof import('ai'), tools: Record<string, AgentTool>): ToolSet {
+  const set: ToolSet = {};
+  const { jsonSchema, tool } = ai;
+  for (const [name, agentTool] of Object.entries(tools)) {
+    let modelTool = modelToolCache.get(agentTool);
+    if (!modelTool) {
+      const schema = isJsonSchemaTool(agentTool) ? agentTool.inputJsonSchema : z.toJSONSchema(agentTool.inputSchema);
+      modelTool = tool({ description: agentTool.description, inputSchema: jsonSchema(schema as JSONSchema7) });
+      modelToolCache.set(agentTool, modelTool);
     }
-    modelToolCache.set(tools, set);
+    set[name] = modelTool;
   }
   return set;
 }
@@ -109,8 +147,54 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     // A thread has one active run, so while it works the history changes only through it: load it once and
     // keep it in step with what the journal appends, instead of re-reading the whole thread every step.
     history = await journal.loadHistory();
-    // A resumed run first answers the tool calls its last attempt left without a result (one commit).
-    if (run.steps > 0) history.entries.push(...(await journal.closeInterruptedToolCalls(history.entries)));
+    const loaded = history;
+    /**
+     * Runs the calls of a step in order. `carry` is what must commit before the next call is announced (the model's
+     * message, or the previous call's result); `first` is a decision already taken for the first call, which was
+     * announced when its run paused (a human's answer). A call the steering policy holds, or an ask_human call,
+     * pauses the run: 'paused', and the run ends here without ending (it waits, holding nothing).
+     */
+    const runCalls = async (calls: ToolCall[], start: { message?: unknown; first?: 'approved' | ToolOutput }): Promise<'done' | 'paused'> => {
+      let carry: { message?: unknown; answer?: ToolAnswer } | undefined = start.message !== undefined ? { message: start.message } : undefined;
+      for (const [index, call] of calls.entries()) {
+        let output: (ToolOutput & { changes?: readonly WorkspaceChange[] }) | undefined;
+        if (index === 0 && start.first !== undefined) {
+          if (start.first !== 'approved') output = start.first;
+        } else {
+          const request = steeringRequestFor(options, call);
+          if (request) {
+            await journal.pauseForHuman({ message: carry?.message, answer: carry?.answer, call, request });
+            return 'paused';
+          }
+          if (carry) {
+            loaded.entries.push(
+              ...(await (carry.answer ? journal.recordToolResult(carry.answer, call) : journal.recordToolCalls(carry.message, call))),
+            );
+          }
+        }
+        carry = undefined;
+        if (output === undefined) {
+          const started = Date.now();
+          output = await executeTool(options, call);
+          meterTool(options, call, Date.now() - started);
+          if (output !== undefined) observeToolCall(options, call, Date.now() - started);
+        }
+        // Cut off by a cancellation or a handoff: no result is recorded here (the end of the run, or its next
+        // attempt, answers the call saying so).
+        if (output === undefined) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
+        carry = { answer: { call, result: output.result, isError: output.isError, changes: output.changes } };
+      }
+      if (carry?.answer) loaded.entries.push(...(await journal.recordToolResult(carry.answer)));
+      return 'done';
+    };
+    if (run.steps > 0) {
+      // A run resumed after a human's answer goes on with the call it paused at (and the calls of that step after
+      // it); otherwise it first answers the tool calls its last attempt left without a result (one commit).
+      const resumed = run.handoffs > 0 ? await resumeAfterAnswer(options, history.entries) : undefined;
+      if (resumed) {
+        if ((await runCalls(resumed.calls, { first: resumed.first })) === 'paused') return;
+      } else history.entries.push(...(await journal.closeInterruptedToolCalls(history.entries)));
+    }
     const toolNames = Object.keys(options.tools);
     let steps = run.steps;
     for (;;) {
@@ -119,8 +203,13 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         // Inputs not yet seen enter the history when the run ends (finishIn), for the next run.
         throw new RunStop({ type: 'step_limit', message: `The run stopped after ${options.maxSteps} model steps (HERM_MAX_STEPS).` });
       }
+      // A budget that ran out (during the last step, or another run's) ends the run before its next step.
+      const creditStop = await options.creditCheck?.();
+      if (creditStop) throw new RunStop(creditStop);
       // Pending inputs move into the history and the step is counted in one commit (the first step's also sends
       // the "running" status).
+      const stepStarted = performance.now();
+      const stepEnded = () => options.metrics?.runStepSeconds.observe({ model: deployment.model }, (performance.now() - stepStarted) / 1000);
       history.entries.push(...(await journal.beginStep()));
       steps++;
       // The messages of this step: the history, with old tool output shortened and the oldest turns summarised as
@@ -128,14 +217,17 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       const messages = await compactHistory({
         history,
         contextTokens,
-        systemPrompt: (summary) => buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary, persistentWorkspace: deployment.sandbox.persistent_filesystem }),
+        systemPrompt: (summary) => buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary, persistentWorkspace: deployment.sandbox.persistent_filesystem, unavailableMcpServers: options.unavailableMcpServers, skills: options.skills, memory: options.memory }),
         summarize: modelSummarizer(model, signal),
         saveSummary: (summary, throughSeq) => journal.saveSummary(summary, throughSeq),
       });
-      const system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary, persistentWorkspace: deployment.sandbox.persistent_filesystem });
+      const system = buildSystemPrompt({ systemPrompt: deployment.system_prompt, toolNames, summary: history.summary, persistentWorkspace: deployment.sandbox.persistent_filesystem, unavailableMcpServers: options.unavailableMcpServers, skills: options.skills, memory: options.memory });
       let stepText = '';
       const toolCalls: ToolCall[] = [];
       let streamError: unknown;
+      const modelStarted = performance.now();
+      /** When the model's first output (text, reasoning or a tool call) began to stream: its time to first token. */
+      let firstOutputAt: number | undefined;
       const result = ai.streamText({
         model,
         system,
@@ -153,11 +245,31 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
           journal.token(part.text);
         } else if (part.type === 'tool-call') {
           const invalid = (part as { invalid?: boolean; error?: unknown }).invalid;
+          const called = options.tools[part.toolName];
           toolCalls.push({
             toolCallId: part.toolCallId,
             toolName: part.toolName,
             input: part.input,
+            origin: called ? toolOrigin(called) : undefined,
             invalidReason: invalid ? describeError((part as { error?: unknown }).error) : undefined,
+          });
+        } else if (part.type === 'text-start' || part.type === 'reasoning-start' || part.type === 'tool-input-start') {
+          firstOutputAt ??= performance.now();
+        } else if (part.type === 'finish-step') {
+          options.metrics?.addUsage(deployment.model, part.usage);
+          // The provider's counts for this step; recorded with the commit that ends the step (or the run).
+          journal.usage({
+            accountId: deployment.account_id,
+            customerId: deployment.customer_id,
+            deploymentId: deployment.id,
+            runId: run.id,
+            source: 'run',
+            model: deployment.model,
+            inputTokens: part.usage.inputTokens ?? 0,
+            outputTokens: part.usage.outputTokens ?? 0,
+            cachedTokens: part.usage.inputTokenDetails?.cacheReadTokens ?? 0,
+            modelCalls: 1,
+            at: Date.now(),
           });
         } else if (part.type === 'error') {
           streamError = part.error;
@@ -165,6 +277,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
           throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
         }
       }
+      observeModelCall(options, modelStarted, firstOutputAt, signal.aborted ? 'cancelled' : streamError !== undefined ? 'error' : 'ok');
       if (signal.aborted) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
       if (streamError !== undefined) throw new RunStop({ type: 'model_error', message: describeError(streamError) });
 
@@ -184,21 +297,17 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
           history: assistantContent.length > 0 ? [{ role: 'assistant', content: assistantContent }] : [],
         });
         history.entries.push(...end.entries);
+        stepEnded();
         if (end.finished) break;
         continue; // a message arrived while the model was answering: it joins this run
       }
 
       // The model's message and the first call's tool_call event commit together; each result commits with the
-      // next call's tool_call event, so an announced call is the one running, or answered.
-      history.entries.push(...(await journal.recordToolCalls({ role: 'assistant', content: assistantContent }, toolCalls[0]!)));
-      for (const [index, call] of toolCalls.entries()) {
-        const output = await executeTool(options, call);
-        // Cut off by a cancellation or a handoff: no result is recorded here (the end of the run, or its next
-        // attempt, answers the call saying so).
-        if (output === undefined) throw new RunStop({ type: 'cancelled', message: 'The run was cancelled.' });
-        const answer: ToolAnswer = { call, result: output.result, isError: output.isError };
-        history.entries.push(...(await journal.recordToolResult(answer, toolCalls[index + 1])));
-      }
+      // next call's tool_call event, so an announced call is the one running, or answered. A call that waits for a
+      // human pauses the run instead (runCalls).
+      const calls = await runCalls(toolCalls, { message: { role: 'assistant', content: assistantContent } });
+      stepEnded();
+      if (calls === 'paused') return;
     }
   } catch (error) {
     // Stopped without ending: the run stays `running` and its next attempt resumes it from what was committed.
@@ -225,22 +334,129 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
 }
 
 /**
+ * A tool call's time, recorded with its result. Built-ins run in the sandbox: their time counts as sandbox CPU time
+ * too, as wall time, since no sandbox backend reports the CPU time of one command (README "Usage and credits").
+ */
+function meterTool(options: AgentRunOptions, call: ToolCall, elapsedMs: number): void {
+  const tool = options.tools[call.toolName];
+  const sandboxed = tool !== undefined && !isJsonSchemaTool(tool) && !call.invalidReason;
+  options.journal.usage({
+    accountId: options.deployment.account_id,
+    customerId: options.deployment.customer_id,
+    deploymentId: options.deployment.id,
+    runId: options.run.id,
+    source: 'run',
+    model: null,
+    toolMs: elapsedMs,
+    sandboxCpuMs: sandboxed ? elapsedMs : 0,
+    at: Date.now(),
+  });
+}
+
+/** A model call's latencies (herm_model_call_duration_seconds, herm_model_time_to_first_token_seconds). */
+function observeModelCall(options: AgentRunOptions, started: number, firstOutputAt: number | undefined, outcome: 'ok' | 'error' | 'cancelled'): void {
+  const metrics = options.metrics;
+  if (!metrics) return;
+  const model = options.deployment.model;
+  metrics.modelCallSeconds.observe({ model, outcome }, (performance.now() - started) / 1000);
+  if (firstOutputAt !== undefined) metrics.modelFirstTokenSeconds.observe({ model }, (firstOutputAt - started) / 1000);
+}
+
+/**
+ * A tool call's latency (herm_tool_call_duration_seconds), by tool and origin. A name the model made up is "unknown":
+ * the label's values are the tools the deployments offer, never what a model writes.
+ */
+function observeToolCall(options: AgentRunOptions, call: ToolCall, elapsedMs: number): void {
+  const tool = options.tools[call.toolName];
+  options.metrics?.toolCallSeconds.observe(
+    { tool: tool ? call.toolName : 'unknown', origin: tool ? toolOrigin(tool) : 'unknown' },
+    elapsedMs / 1000,
+  );
+}
+
+/** The request a call needs before it runs, or undefined (it runs now): steering on, and the call asks or is held. */
+function steeringRequestFor(
+  options: AgentRunOptions,
+  call: ToolCall,
+): { kind: SteeringKind; summary: string; options: string[]; expiresAt: number } | undefined {
+  const steering = options.steering;
+  const tool = options.tools[call.toolName];
+  if (!steering || !tool || call.invalidReason) return undefined;
+  const expiresAt = Date.now() + steering.expiresAfterSeconds * 1000;
+  const origin = toolOrigin(tool);
+  if (call.toolName === ASK_HUMAN_TOOL && origin === 'builtin') {
+    // Invalid input is the model's error to fix: it runs (executeTool answers with what is wrong).
+    const parsed = askHumanInput.safeParse(call.input);
+    if (!parsed.success) return undefined;
+    return { kind: 'ask', summary: parsed.data.summary, options: parsed.data.options ?? [...TOOL_REQUEST_OPTIONS], expiresAt };
+  }
+  const policyCall = { tool: call.toolName, origin, input: call.input };
+  if (permissionFor(steering.policy, policyCall) !== 'always_ask') return undefined;
+  return { kind: 'tool', summary: summarizeCall(policyCall), options: [...TOOL_REQUEST_OPTIONS], expiresAt };
+}
+
+/**
+ * A run woken by an answer to its request (or its expiry): the calls to go on with — the one it paused at, then the
+ * step's calls after it, which never ran — and the decision for the first. An approval is taken in a commit of its
+ * own before the call runs; one an earlier attempt took already may have run, so that call is answered as after any
+ * crash instead (undefined: closeInterruptedToolCalls).
+ */
+async function resumeAfterAnswer(options: AgentRunOptions, entries: HistoryEntry[]): Promise<{ calls: ToolCall[]; first: 'approved' | ToolOutput } | undefined> {
+  const pending = unansweredToolCalls(entries);
+  if (pending.length === 0) return undefined;
+  const request = await options.journal.latestSteeringRequest();
+  if (!request || request.status === 'pending' || request.status === 'cancelled' || request.tool_call.tool_call_id !== pending[0]!.toolCallId) return undefined;
+  const calls: ToolCall[] = pending.map((call) => {
+    const tool = options.tools[call.toolName];
+    return { ...call, origin: tool ? toolOrigin(tool) : undefined };
+  });
+  const message = request.message ?? undefined;
+  if (request.kind === 'ask') {
+    if (request.decision === 'deny' || request.status === 'expired') {
+      const reason = request.status === 'expired' ? 'The question expired without an answer.' : 'The person declined to answer.';
+      return { calls, first: { result: { decision: 'deny', error: reason, ...(message ? { message } : {}) }, isError: true } };
+    }
+    return { calls, first: { result: { decision: request.decision, message: message ?? (request.decision === 'approve' ? 'Approved.' : '') }, isError: false } };
+  }
+  if (request.decision === 'approve') return (await options.journal.takeApproval(request.id)) ? { calls, first: 'approved' } : undefined;
+  if (request.decision === 'reply') {
+    return { calls, first: { result: { error: 'The person did not approve this call; they replied instead. It was not run.', decision: 'reply', message }, isError: true } };
+  }
+  const reason =
+    request.status === 'expired'
+      ? 'The approval request for this call expired without an answer, so it counts as denied. It was not run.'
+      : 'The person denied this call. It was not run.';
+  return { calls, first: { result: { error: reason, decision: 'deny', ...(message ? { message } : {}) }, isError: true } };
+}
+
+/**
  * Runs a tool call; `undefined` when the run's signal cut it off (the command was killed: its outcome is unknown).
  * A tool that finished is reported as it finished, even when the signal came meanwhile.
  */
-async function executeTool(options: AgentRunOptions, call: ToolCall): Promise<ToolOutput | undefined> {
-  const builtin = options.tools[call.toolName];
-  if (!builtin) return { result: { error: `Unknown tool "${call.toolName}".` }, isError: true };
+async function executeTool(options: AgentRunOptions, call: ToolCall): Promise<(ToolOutput & { changes?: readonly WorkspaceChange[] }) | undefined> {
+  const agentTool = options.tools[call.toolName];
+  if (!agentTool) return { result: { error: `Unknown tool "${call.toolName}".` }, isError: true };
   if (call.invalidReason) return { result: { error: `Invalid arguments: ${call.invalidReason}` }, isError: true };
-  const parsed = builtin.inputSchema.safeParse(call.input);
-  if (!parsed.success) {
-    return { result: { error: `Invalid arguments: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` }, isError: true };
+  let input: unknown = call.input;
+  if (!isJsonSchemaTool(agentTool)) {
+    const parsed = agentTool.inputSchema.safeParse(call.input);
+    if (!parsed.success) {
+      return { result: { error: `Invalid arguments: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` }, isError: true };
+    }
+    input = parsed.data;
   }
   if (options.signal.aborted) return undefined;
+  const execute = () => agentTool.execute(input, { sandbox: options.sandbox, toolCallId: call.toolCallId, signal: options.signal });
+  // Built-ins run in the sandbox and may change the workspace (read_file never does); MCP tools run elsewhere.
+  const tracker = options.deployment.features.filesystem_webhooks && !isJsonSchemaTool(agentTool) && agentTool.name !== 'read_file' ? options.workspaceChanges : undefined;
+  let changes: readonly WorkspaceChange[] = [];
   try {
-    return await builtin.execute(parsed.data, { sandbox: options.sandbox, toolCallId: call.toolCallId, signal: options.signal });
+    if (!tracker) return await execute();
+    const tracked = await tracker.track(options.sandbox.spec.workspaceDir, execute, (made) => (changes = made));
+    return tracked.changes.length > 0 ? { ...tracked.value, changes: tracked.changes } : tracked.value;
   } catch (error) {
+    // A command cut off by the signal reports nothing here, its changes included: its outcome is unknown.
     if (options.signal.aborted) return undefined;
-    return { result: { error: describeError(error) }, isError: true };
+    return { result: { error: describeError(error) }, isError: true, ...(changes.length > 0 ? { changes } : {}) };
   }
 }

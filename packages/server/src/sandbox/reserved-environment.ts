@@ -4,6 +4,7 @@
 // another value than the secret).
 import { BASE_ENVIRONMENT } from './bubblewrap/bubblewrap-arguments.ts';
 import { EGRESS_ENVIRONMENT } from './egress/egress-bridge.ts';
+import { TRUST_ENVIRONMENT } from './egress/egress-tls.ts';
 
 /**
  * Variables the POSIX shell running every command (`/bin/sh -c`, with the docker backend's wrapper around
@@ -15,10 +16,10 @@ const SHELL_VARIABLES = ['IFS', 'OLDPWD', 'OPTIND', 'PPID', 'PWD'] as const;
 /**
  * Every reserved name: the base environment (PATH, HOME, LANG, TERM), the egress proxy variables set when
  * the deployment has a network allowlist (upper and lower case, so a deployment can gain an allowlist
- * later), and the shell's own variables. Sorted.
+ * later) with the CA bundle variables that come with them (SSL_CERT_FILE, …), and the shell's own variables. Sorted.
  */
 export const RESERVED_ENVIRONMENT_NAMES: readonly string[] = Object.freeze(
-  [...new Set([...Object.keys(BASE_ENVIRONMENT), ...Object.keys(EGRESS_ENVIRONMENT), ...SHELL_VARIABLES])].sort(),
+  [...new Set([...Object.keys(BASE_ENVIRONMENT), ...Object.keys(EGRESS_ENVIRONMENT), ...Object.keys(TRUST_ENVIRONMENT), ...SHELL_VARIABLES])].sort(),
 );
 
 /** The sandbox's shell scripts name their variables `herm_…`: an inherited one would be overwritten. */

@@ -5,6 +5,7 @@ import { createBubblewrapBackend, type SandboxLogger } from './bubblewrap/bubble
 import { createCommandLimits } from './limits/command-limits.ts';
 import { createDockerBackend } from './docker/docker.ts';
 import { defaultsWithinCeilings, sandboxCeilingsFromConfig, type CeilingsConfig } from './limits/limit-ceilings.ts';
+import type { EgressSecrets } from './egress/egress-secrets.ts';
 import type { SandboxBackend, SandboxLimits, SandboxType } from './sandbox.ts';
 import { createUnsandboxedBackend } from './unsandboxed.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from './limits/workspace-quotas.ts';
@@ -66,6 +67,8 @@ export function sandboxLimitsFromConfig(
 
 export interface SandboxBackendsOptions {
   config: SandboxBackendsConfig;
+  /** Connector secrets the egress proxies put into requests to the hosts they are bound to. */
+  egressSecrets?: EgressSecrets;
   logger: SandboxLogger & { info(fields: object, message: string): void };
 }
 
@@ -77,7 +80,7 @@ export async function createSandboxBackends(options: SandboxBackendsOptions): Pr
   const commandLimits = createCommandLimits({ logger });
   const workspaceQuotas = createWorkspaceQuotas({ logger });
   const backends: SandboxBackend[] = [
-    createBubblewrapBackend({ limits, logger, commandLimits, workspaceQuotas }),
+    createBubblewrapBackend({ limits, logger, commandLimits, workspaceQuotas, ...(options.egressSecrets ? { egressSecrets: options.egressSecrets } : {}) }),
     createDockerBackend({
       limits,
       ...(config.DOCKER_HOST ? { dockerHost: config.DOCKER_HOST } : {}),
@@ -85,6 +88,7 @@ export async function createSandboxBackends(options: SandboxBackendsOptions): Pr
       idleMs: config.HERM_DOCKER_IDLE_MS,
       logger,
       workspaceQuotas,
+      ...(options.egressSecrets ? { egressSecrets: options.egressSecrets } : {}),
     }),
     // Never a default: only deployments that ask for sandbox.enabled false get it.
     ...(config.HERM_ALLOW_UNSANDBOXED ? [createUnsandboxedBackend({ limits, logger, commandLimits, workspaceQuotas })] : []),

@@ -20,6 +20,30 @@ export interface SandboxSpec {
   image?: string;
   /** This deployment's overrides of the backend's limits (`sandbox.limits`). */
   limits?: Partial<SandboxLimits>;
+  /**
+   * Host directories shown read-only inside the sandbox (the deployment's skills at /skills). Each host path
+   * must exist; its contents may change between commands (files are rewritten inside it, the directory stays).
+   * The 'none' backend has no mount namespace: there the host path itself is what commands use.
+   */
+  readOnlyMounts?: readonly ReadOnlyMount[];
+}
+
+/** A host directory shown read-only at `sandboxPath` (absolute, outside /workspace). */
+export interface ReadOnlyMount {
+  hostPath: string;
+  sandboxPath: string;
+}
+
+/** Refuses a read-only mount that is not absolute, would cover the root, or would touch /workspace. */
+export function checkReadOnlyMount(mount: ReadOnlyMount): void {
+  const { hostPath, sandboxPath } = mount;
+  if (!hostPath.startsWith('/') || !sandboxPath.startsWith('/') || /(^|\/)\.\.?(\/|$)/.test(sandboxPath) || sandboxPath === '/') {
+    throw new TypeError(`readOnlyMounts: ${JSON.stringify(mount)} must map an absolute host path to an absolute path other than /`);
+  }
+  if (sandboxPath === WORKSPACE_PATH || sandboxPath.startsWith(`${WORKSPACE_PATH}/`) || WORKSPACE_PATH.startsWith(`${sandboxPath.replace(/\/$/, '')}/`)) {
+    throw new TypeError(`readOnlyMounts: ${sandboxPath} would cover or sit inside ${WORKSPACE_PATH}`);
+  }
+  if (hostPath.includes('\0') || sandboxPath.includes('\0')) throw new TypeError('readOnlyMounts: a path contains a NUL character');
 }
 
 export interface SandboxLimits {

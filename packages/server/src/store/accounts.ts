@@ -4,6 +4,7 @@ import type { Selectable } from 'kysely';
 import { newId, randomBase62 } from '../util/ids.ts';
 import type { AccountsTable, ApiKeysTable, Db, Dialect } from './database.ts';
 import { query } from './sql.ts';
+import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 
 export type AccountRecord = Selectable<AccountsTable>;
 export type ApiKeyRecord = Omit<Selectable<ApiKeysTable>, 'scopes'> & { scopes: string[] };
@@ -76,6 +77,30 @@ export class AccountRepository {
 
   async getAccount(id: string): Promise<AccountRecord | undefined> {
     return this.#db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first. */
+  async listAccounts(page: PageRequest): Promise<Page<AccountRecord>> {
+    return pageNewestFirst(this.#db.selectFrom('accounts').selectAll(), 'accounts', page);
+  }
+
+  /** The account as renamed; undefined when there is none. */
+  async renameAccount(id: string, name: string): Promise<AccountRecord | undefined> {
+    await this.#db.updateTable('accounts').set({ name }).where('id', '=', id).execute();
+    return this.getAccount(id);
+  }
+
+  async getKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = await this.#db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toKeyRecord(row) : undefined;
+  }
+
+  /** Newest first; only this account's keys when one is given. */
+  async listKeysPage(accountId: string | undefined, page: PageRequest): Promise<Page<ApiKeyRecord>> {
+    let query = this.#db.selectFrom('api_keys').selectAll();
+    if (accountId) query = query.where('account_id', '=', accountId);
+    const result = await pageNewestFirst(query, 'api_keys', page);
+    return { data: result.data.map(toKeyRecord), next_cursor: result.next_cursor };
   }
 
   async countKeys(): Promise<number> {

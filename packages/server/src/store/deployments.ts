@@ -1,8 +1,10 @@
 // Deployments and their default thread.
+import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db, DeploymentsTable, Dialect } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 import { query } from './sql.ts';
+import { parseSteeringPolicy, type SteeringPolicy } from '../steering/steering-policy.ts';
 
 export interface SandboxConfig {
   enabled: boolean;
@@ -34,12 +36,33 @@ export interface McpServerConfig {
   name: string;
   url: string;
   tools?: string[] | undefined;
+  /**
+   * Headers sent with every request to the server. Values may name variables of the deployment's `secrets` map as
+   * `${NAME}`: stored (and shown) as written, resolved only when the server connects (mcp/mcp-headers.ts).
+   */
+  headers?: Record<string, string> | undefined;
 }
 
+/** A skill as a request declares it (create, update, the Skills API). */
 export type SkillConfig =
   | { name: string; source: 'file'; path: string }
   | { name: string; source: 'inline'; content: string }
   | { name: string; source: 'url'; url: string };
+
+/**
+ * A skill as stored in the deployment's `skills` column (JSON): the declaration with its id and creation time.
+ * A `url` skill also keeps what was fetched at create/update (`content`, `description`), so runs never fetch;
+ * an `inline` one keeps its parsed `description`. A `file` skill is read from the workspace at each run start.
+ */
+export type StoredSkill = SkillConfig & {
+  skill_id: string;
+  /** Epoch milliseconds. */
+  created_at: number;
+  /** `inline` and `url`: the frontmatter's description when the skill was stored. */
+  description?: string;
+  /** `url` only: the SKILL.md as fetched (the declaration's own `content` for `inline`). */
+  fetched_content?: string;
+};
 
 export interface FeatureFlags {
   memory: boolean;
@@ -61,9 +84,13 @@ export interface DeploymentRecord {
   system_prompt: string;
   sandbox: SandboxConfig;
   mcp_servers: McpServerConfig[];
-  skills: SkillConfig[];
+  skills: StoredSkill[];
   secrets: Record<string, string>;
   features: FeatureFlags;
+  /** Tools turned off with the Tools API (built-in names, or MCP tools' `<server>__<tool>` names): never offered to the model. */
+  disabled_tools: string[];
+  /** Which tool calls wait for a human (steering/steering-policy.ts); in effect while features.steering is on. */
+  steering: SteeringPolicy;
   status: DeploymentStatus;
   status_reason: string | null;
   default_thread_id: string;
@@ -74,8 +101,29 @@ export interface DeploymentRecord {
 
 /** The fields an update may change. */
 export type DeploymentChanges = Partial<
-  Pick<DeploymentRecord, 'name' | 'model' | 'system_prompt' | 'sandbox' | 'mcp_servers' | 'skills' | 'secrets' | 'features'>
+  Pick<DeploymentRecord, 'name' | 'model' | 'system_prompt' | 'sandbox' | 'mcp_servers' | 'skills' | 'secrets' | 'features' | 'disabled_tools' | 'steering'>
 >;
+
+/**
+ * The stored skills of a deployment. Entries written before skills had ids get one derived from the deployment
+ * and the skill's name, so it is the same at every read until the entry is written again (and then kept).
+ */
+export function storedSkills(deploymentId: string, deploymentCreatedAt: number, column: string): StoredSkill[] {
+  return (JSON.parse(column) as Array<SkillConfig & Partial<StoredSkill>>).map((skill) =>
+    skill.skill_id !== undefined && skill.created_at !== undefined
+      ? (skill as StoredSkill)
+      : { ...skill, skill_id: legacySkillId(deploymentId, skill.name), created_at: deploymentCreatedAt },
+  );
+}
+
+function legacySkillId(deploymentId: string, name: string): string {
+  const digest = createHash('sha256').update(`${deploymentId}\0${name}`).digest();
+  let id = '';
+  for (const byte of digest.subarray(0, 16)) id += BASE62[byte % 62];
+  return `skl_${id}`;
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 function fromRow(row: Selectable<DeploymentsTable>): DeploymentRecord {
   return {
@@ -88,9 +136,11 @@ function fromRow(row: Selectable<DeploymentsTable>): DeploymentRecord {
     system_prompt: row.system_prompt,
     sandbox: JSON.parse(row.sandbox) as SandboxConfig,
     mcp_servers: JSON.parse(row.mcp_servers) as McpServerConfig[],
-    skills: JSON.parse(row.skills) as SkillConfig[],
+    skills: storedSkills(row.id, Number(row.created_at), row.skills),
     secrets: JSON.parse(row.secrets) as Record<string, string>,
     features: JSON.parse(row.features) as FeatureFlags,
+    disabled_tools: JSON.parse(row.disabled_tools ?? '[]') as string[],
+    steering: parseSteeringPolicy(row.steering),
     status: row.status as DeploymentStatus,
     status_reason: row.status_reason,
     default_thread_id: row.default_thread_id,
@@ -111,7 +161,7 @@ function jsonColumns(changes: DeploymentChanges): Partial<Record<keyof Deploymen
 // The lookups of a deployment by id are fixed SQL (sql.ts): every message and every run makes one. Their columns
 // are named: a prepared `SELECT *` would fail on a node still running while another one migrates the table.
 const DEPLOYMENT_COLUMNS =
-  'id, account_id, customer_id, name, runtime, model, system_prompt, sandbox, mcp_servers, skills, secrets, features, status, ' +
+  'id, account_id, customer_id, name, runtime, model, system_prompt, sandbox, mcp_servers, skills, secrets, features, disabled_tools, steering, status, ' +
   'status_reason, default_thread_id, event_seq, created_at, updated_at, deleted_at';
 
 export class DeploymentRepository {
@@ -124,7 +174,7 @@ export class DeploymentRepository {
   }
 
   /** Inserts the deployment and its default thread together. */
-  async create(record: Omit<DeploymentRecord, 'event_seq'>): Promise<DeploymentRecord> {
+  async create(record: Omit<DeploymentRecord, 'event_seq' | 'disabled_tools'>): Promise<DeploymentRecord> {
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .insertInto('deployments')
@@ -141,6 +191,7 @@ export class DeploymentRepository {
           skills: JSON.stringify(record.skills),
           secrets: JSON.stringify(record.secrets),
           features: JSON.stringify(record.features),
+          steering: JSON.stringify(record.steering),
           status: record.status,
           status_reason: record.status_reason,
           default_thread_id: record.default_thread_id,
@@ -164,7 +215,7 @@ export class DeploymentRepository {
         })
         .execute();
     });
-    return { ...record, event_seq: 0 };
+    return { ...record, disabled_tools: [], event_seq: 0 };
   }
 
   /** A live deployment of this account, or undefined (another account's deployment is invisible). */
@@ -210,6 +261,64 @@ export class DeploymentRepository {
       .set({ ...jsonColumns(changes), updated_at: Date.now() })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** The live deployment's `skills` column as stored, for compareAndSetSkills; undefined when it is gone. */
+  async skillsColumn(id: string): Promise<{ column: string; created_at: number } | undefined> {
+    const row = await this.#db
+      .selectFrom('deployments')
+      .select(['skills', 'created_at'])
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return row ? { column: row.skills, created_at: Number(row.created_at) } : undefined;
+  }
+
+  /**
+   * Replaces the skills only if the column still holds `expected` (as skillsColumn returned it): false when another
+   * write got there first (or the deployment is gone), so the caller re-reads and tries again. Two concurrent adds
+   * therefore never lose one.
+   */
+  async compareAndSetSkills(id: string, expected: string, skills: StoredSkill[]): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('deployments')
+      .set({ skills: JSON.stringify(skills), updated_at: Date.now() })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .where('skills', '=', expected)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** The live deployment's `mcp_servers` and `disabled_tools` columns as stored, for compareAndSetTools; undefined when it is gone. */
+  async toolColumns(id: string): Promise<{ mcp_servers: string; disabled_tools: string } | undefined> {
+    const row = await this.#db
+      .selectFrom('deployments')
+      .select(['mcp_servers', 'disabled_tools'])
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return row ? { mcp_servers: row.mcp_servers, disabled_tools: row.disabled_tools } : undefined;
+  }
+
+  /**
+   * Replaces `mcp_servers` and `disabled_tools` only if both columns still hold `expected` (as toolColumns returned
+   * them): false when another write got there first (or the deployment is gone), so the caller re-reads and retries.
+   */
+  async compareAndSetTools(
+    id: string,
+    expected: { mcp_servers: string; disabled_tools: string },
+    next: { mcp_servers: McpServerConfig[]; disabled_tools: string[] },
+  ): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('deployments')
+      .set({ mcp_servers: JSON.stringify(next.mcp_servers), disabled_tools: JSON.stringify(next.disabled_tools), updated_at: Date.now() })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .where('mcp_servers', '=', expected.mcp_servers)
+      .where('disabled_tools', '=', expected.disabled_tools)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async setStatus(id: string, status: DeploymentStatus, reason: string | null): Promise<void> {

@@ -17,9 +17,11 @@ export interface RunError {
   message: string;
 }
 
-export interface RunRecord extends Omit<Selectable<RunsTable>, 'error' | 'status'> {
+export interface RunRecord extends Omit<Selectable<RunsTable>, 'error' | 'status' | 'queued'> {
   status: RunStatus;
   error: RunError | null;
+  /** 1 while queued behind the thread's active run; read only where asked for (not among RUN_COLUMNS). */
+  queued?: number | undefined;
 }
 
 const ACTIVE_STATUSES: RunStatus[] = ['running', 'waiting_on_human'];
@@ -73,9 +75,9 @@ const POSTGRES_BEGIN_STEP =
 /** Named rather than *: a prepared statement must keep its result shape when a later migration adds a column. */
 const RUN_COLUMNS =
   'id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at, ' +
-  'attempt, handoffs';
+  'attempt, handoffs, automation_id';
 
-function fromRow(row: Selectable<RunsTable>): RunRecord {
+function fromRow(row: Omit<Selectable<RunsTable>, 'queued'> & { queued?: number }): RunRecord {
   return {
     ...row,
     status: row.status as RunStatus,
@@ -112,6 +114,28 @@ export interface SubmitResult {
   run: RunRecord;
   /** True when the message joined a run already in flight instead of starting one. */
   folded: boolean;
+  /** True when the message's run waits behind the thread's active run (multitask_strategy enqueue or interrupt). */
+  queued?: boolean;
+  /** multitask_strategy interrupt: the active run it asked to stop (its cancellation is requested in the same commit). */
+  interrupted?: RunRecord;
+}
+
+/**
+ * What a message does while a run is active on its thread (LangGraph Platform's double-texting names): `fold` (the
+ * default) joins the active run as its input; `enqueue` starts a run of its own once the active one ends;
+ * `interrupt` stops the active run (cancelled; its history kept) and starts its own; `reject` posts nothing
+ * (RunInProgressError). A run waiting on a human is active.
+ */
+export type MultitaskStrategy = 'fold' | 'enqueue' | 'interrupt' | 'reject';
+
+/** multitask_strategy "reject" found a run active on the thread: nothing was posted. */
+export class RunInProgressError extends Error {
+  readonly run: RunRecord;
+
+  constructor(run: RunRecord) {
+    super(`run ${run.id} is ${run.status === 'waiting_on_human' ? 'waiting on a human' : 'running'} on the thread`);
+    this.run = run;
+  }
 }
 
 export interface FinishOutcome {
@@ -125,6 +149,8 @@ export interface FinishOutcome {
 export interface FinishResult {
   /** False when inputs arrived that the run has not seen: it goes on. */
   finished: boolean;
+  /** A run that waited behind this one (queued) and is the thread's active run now: whoever can, starts it. */
+  promoted?: string | undefined;
   /** The history entries appended (the outcome's `history`, or an ended run's unseen inputs). */
   entries: HistoryEntry[];
 }
@@ -152,13 +178,17 @@ const POSTGRES_SUBMIT =
   'INSERT INTO messages (id, thread_id, deployment_id, seq, role, content, run_id, attachments, created_at) ' +
   "SELECT $11, $3, $2, message_count, 'user', $9, $1, $10, $7 FROM thread";
 
+/** The thread ($1)'s first queued run leaves the queue (it becomes the active run of the thread as the one before ends). */
+const PROMOTE_QUEUED = 'UPDATE runs SET queued = 0 WHERE id = (SELECT id FROM runs WHERE thread_id = $1 AND queued = 1 ORDER BY created_at, id LIMIT 1) RETURNING id';
+
 /**
  * PostgreSQL ends a run in one round trip: the run's status, the thread (released, $5 history entries
  * reserved, $6 messages counted), the history entries ($8) and the agent's message when there is one.
  */
 const POSTGRES_FINISH =
   'WITH run AS (UPDATE runs SET status = $1, error = $2, completed_at = $3, lease_owner = NULL, lease_expires_at = NULL WHERE id = $4), ' +
-  'thread AS (UPDATE threads SET active_run_id = CASE WHEN active_run_id = $4 THEN NULL ELSE active_run_id END, ' +
+  `promoted AS (${PROMOTE_QUEUED.replace('$1', '$7')}), ` +
+  'thread AS (UPDATE threads SET active_run_id = CASE WHEN active_run_id = $4 THEN (SELECT id FROM promoted) ELSE active_run_id END, ' +
   'history_seq = history_seq + $5, message_count = message_count + $6, ' +
   'last_activity_at = CASE WHEN $6 > 0 THEN $3 ELSE last_activity_at END, updated_at = CASE WHEN $6 > 0 THEN $3 ELSE updated_at END ' +
   'WHERE id = $7 RETURNING history_seq, message_count), ' +
@@ -166,7 +196,7 @@ const POSTGRES_FINISH =
   'SELECT $7, thread.history_seq - $5 + h.ord, $4, h.message, $3 FROM thread, unnest($8::text[]) WITH ORDINALITY AS h(message, ord)), ' +
   'message AS (INSERT INTO messages (id, thread_id, deployment_id, seq, role, content, run_id, attachments, created_at) ' +
   "SELECT $9, $7, $10, thread.message_count, 'agent', $11, $4, NULL, $3 FROM thread WHERE $6 > 0) " +
-  'SELECT history_seq FROM thread';
+  'SELECT history_seq, (SELECT id FROM promoted) AS promoted FROM thread';
 
 export class RunRepository {
   readonly #db: Db;
@@ -237,6 +267,8 @@ export class RunRepository {
     nodeId: string;
     leaseMs: number;
     createThread?: boolean | undefined;
+    /** What the message does while a run is active on the thread; default `fold`. */
+    strategy?: MultitaskStrategy | undefined;
     /** The request's Idempotency-Key claim: its response is recorded in this transaction (completeIn). */
     idempotency?: (IdempotencyClaim & { response: (result: SubmitResult) => { statusCode: number; body: string } }) | undefined;
   }): Promise<SubmitResult> {
@@ -263,9 +295,34 @@ export class RunRepository {
     });
   }
 
+  /**
+   * An automation's message, posted inside the caller's transaction (its firing, the move of its next due time and
+   * its run commit together: automations/automation-service.ts), starting a run that carries `automationId`. It never
+   * folds into a run active on the thread: that is a RunInProgressError, and nothing is posted.
+   * @throws ThreadNotFoundError when the thread is not one of the deployment's (or was deleted).
+   */
+  async submitAutomationIn(
+    trx: Db,
+    input: { deploymentId: string; threadId: string; content: string; automationId: string; nodeId: string; leaseMs: number },
+  ): Promise<SubmitResult> {
+    const { automationId, ...message } = input;
+    const result = await this.#submitIn(trx, { ...message, trigger: 'automation', strategy: 'reject' });
+    await query(trx, this.#dialect, 'UPDATE runs SET automation_id = $1 WHERE id = $2', [automationId, result.run.id]);
+    return { ...result, run: { ...result.run, automation_id: automationId } };
+  }
+
   async #submitIn(
     trx: Db,
-    input: { deploymentId: string; threadId: string; content: string; attachments?: Attachment[] | undefined; trigger: string; nodeId: string; leaseMs: number },
+    input: {
+      deploymentId: string;
+      threadId: string;
+      content: string;
+      attachments?: Attachment[] | undefined;
+      trigger: string;
+      nodeId: string;
+      leaseMs: number;
+      strategy?: MultitaskStrategy | undefined;
+    },
   ): Promise<SubmitResult> {
     const thread = await this.#lockThreadForSubmit(trx, input.threadId, input.deploymentId);
     if (!thread) throw new ThreadNotFoundError(input.threadId);
@@ -277,6 +334,9 @@ export class RunRepository {
       if (active) {
         run = fromRow(active);
         folded = true;
+        const strategy = input.strategy ?? 'fold';
+        if (strategy === 'reject') throw new RunInProgressError(run);
+        if (strategy !== 'fold') return this.#queueIn(trx, input, run, strategy === 'interrupt', now);
       }
     }
     const startsRun = !run;
@@ -297,6 +357,7 @@ export class RunRepository {
         completed_at: null,
         attempt: 1,
         handoffs: 0,
+        automation_id: null,
       });
     }
     const attachments = input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null;
@@ -358,6 +419,131 @@ export class RunRepository {
       now,
     );
     return { run, folded };
+  }
+
+  /**
+   * A message that starts a run of its own behind the thread's active run (`active`): the run is recorded queued
+   * (no lease; claimExpired leaves it alone) with the message as its input, and becomes the thread's active run when
+   * `active` ends (finishIn). With `interrupt`, the active run's cancellation is requested in the same commit.
+   */
+  async #queueIn(
+    trx: Db,
+    input: { deploymentId: string; threadId: string; content: string; attachments?: Attachment[] | undefined; trigger: string },
+    active: RunRecord,
+    interrupt: boolean,
+    now: number,
+  ): Promise<SubmitResult> {
+    const id = newId('run');
+    const [row] = await query<Selectable<RunsTable>>(
+      trx,
+      this.#dialect,
+      'INSERT INTO runs (id, deployment_id, thread_id, status, trigger, error, steps, cancel_requested, lease_owner, lease_expires_at, ' +
+        `created_at, started_at, completed_at, queued) VALUES ($1, $2, $3, 'running', $4, NULL, 0, 0, NULL, NULL, $5, NULL, NULL, 1) RETURNING ${RUN_COLUMNS}`,
+      [id, input.deploymentId, input.threadId, input.trigger, now],
+    );
+    if (interrupt) await query(trx, this.#dialect, 'UPDATE runs SET cancel_requested = 1 WHERE id = $1', [active.id]);
+    const [counted] = await query<{ message_count: number | string }>(
+      trx,
+      this.#dialect,
+      'UPDATE threads SET message_count = message_count + 1, last_activity_at = $1, updated_at = $1 WHERE id = $2 RETURNING message_count',
+      [now, input.threadId],
+    );
+    const attachments = input.attachments && input.attachments.length > 0 ? JSON.stringify(input.attachments) : null;
+    await query(
+      trx,
+      this.#dialect,
+      'INSERT INTO run_inputs (id, run_id, thread_id, content, attachments, created_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)',
+      [newId('message'), id, input.threadId, input.content, attachments, now],
+    );
+    await insertMessageRowIn(
+      trx,
+      this.#dialect,
+      { id: newId('message'), threadId: input.threadId, deploymentId: input.deploymentId, role: 'user', content: input.content, runId: id, attachments: input.attachments },
+      Number(counted!.message_count),
+      now,
+    );
+    return { run: fromRow(row!), folded: false, queued: true, ...(interrupt ? { interrupted: { ...active, cancel_requested: 1 } } : {}) };
+  }
+
+  /**
+   * Pauses the run for a human, behind its fence: `waiting_on_human`, its lease released (it holds nothing while it
+   * waits), and the pause counted as a handoff (it is no crash: HERM_RUN_MAX_ATTEMPTS does not count it).
+   * Returns whether a cancellation was requested meanwhile (the caller then ends the waiting run).
+   * @throws LeaseLostError when the fence does not hold.
+   */
+  async pauseIn(trx: Db, fence: RunFence): Promise<{ cancelRequested: boolean }> {
+    const [row] = await query<{ cancel_requested: number | string }>(
+      trx,
+      this.#dialect,
+      `UPDATE runs SET status = 'waiting_on_human', lease_owner = NULL, lease_expires_at = NULL, handoffs = handoffs + 1 WHERE ${FENCE} RETURNING cancel_requested`,
+      [fence.runId, fence.nodeId, fence.attempt],
+    );
+    if (!row) throw new LeaseLostError(fence.runId);
+    return { cancelRequested: Number(row.cancel_requested) === 1 };
+  }
+
+  /**
+   * Takes a waiting run back for `nodeId` (its request was answered or expired): running again, leased to it for a
+   * new attempt (fencing out anything older). Undefined when the run is not waiting (any more).
+   */
+  async wakeIn(trx: Db, runId: string, nodeId: string, leaseUntil: number): Promise<RunRecord | undefined> {
+    const [row] = await query<Selectable<RunsTable>>(
+      trx,
+      this.#dialect,
+      "UPDATE runs SET status = 'running', lease_owner = $2, lease_expires_at = $3, attempt = attempt + 1 " +
+        `WHERE id = $1 AND status = 'waiting_on_human' RETURNING ${RUN_COLUMNS}`,
+      [runId, nodeId, leaseUntil],
+    );
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Ends a run that holds nothing — waiting on a human, or queued — in error (a cancellation), when it is still in
+   * that state: its unseen inputs are consumed (a queued run's do not enter the history, which belongs to the run
+   * active meanwhile), `history` (answers for its pending calls) is appended, and a queued run behind it promoted.
+   */
+  async endIdleIn(trx: Db, run: RunRecord, error: RunError, history: unknown[]): Promise<FinishResult | undefined> {
+    const [queued] = await query<{ id: string }>(
+      trx,
+      this.#dialect,
+      "UPDATE runs SET status = 'error', error = $2, completed_at = $3, queued = 0 WHERE id = $1 AND queued = 1 AND status = 'running' RETURNING id",
+      [run.id, JSON.stringify(error), Date.now()],
+    );
+    if (queued) {
+      await query(trx, this.#dialect, 'UPDATE run_inputs SET consumed_at = $2 WHERE run_id = $1 AND consumed_at IS NULL', [run.id, Date.now()]);
+      return { finished: true, entries: [] };
+    }
+    const [waiting] = await query<{ id: string }>(
+      trx,
+      this.#dialect,
+      "UPDATE runs SET status = 'running', cancel_requested = 1 WHERE id = $1 AND status = 'waiting_on_human' RETURNING id",
+      [run.id],
+    );
+    if (!waiting) return undefined;
+    return this.finishIn(trx, run.id, run.thread_id, run.deployment_id, { status: 'error', error, agentText: '', history });
+  }
+
+  /** The runs queued on a thread behind its active run (multitask_strategy enqueue/interrupt), oldest first. */
+  async listQueued(threadId: string): Promise<RunRecord[]> {
+    const rows = await query<Selectable<RunsTable>>(
+      this.#db,
+      this.#dialect,
+      `SELECT ${RUN_COLUMNS}, queued FROM runs WHERE thread_id = $1 AND queued = 1 ORDER BY created_at, id`,
+      [threadId],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** Takes one run nobody holds (a promoted queued run, a woken one whose node died) for this node; undefined if another has it. */
+  async claimRun(id: string, nodeId: string, now: number, until: number): Promise<RunRecord | undefined> {
+    const [row] = await query<Selectable<RunsTable>>(
+      this.#db,
+      this.#dialect,
+      'UPDATE runs SET lease_owner = $2, lease_expires_at = $4, attempt = attempt + 1, started_at = COALESCE(started_at, $3) ' +
+        `WHERE id = $1 AND status = 'running' AND queued = 0 AND (lease_expires_at IS NULL OR lease_expires_at < $3) RETURNING ${RUN_COLUMNS}`,
+      [id, nodeId, now, until],
+    );
+    return row ? fromRow(row) : undefined;
   }
 
   /** Moves the run's pending inputs into the thread's model history and returns the new history entries. */
@@ -511,7 +697,7 @@ export class RunRepository {
     if (this.#dialect === 'postgres') {
       // One round trip for the run, the thread, the history entries and the agent's message.
       const json = history.map((message) => JSON.stringify(message));
-      const [updated] = await query<{ history_seq: number | string }>(trx, this.#dialect, POSTGRES_FINISH, [
+      const [updated] = await query<{ history_seq: number | string; promoted: string | null }>(trx, this.#dialect, POSTGRES_FINISH, [
         outcome.status,
         outcome.error ? JSON.stringify(outcome.error) : null,
         now,
@@ -525,7 +711,11 @@ export class RunRepository {
         outcome.agentText,
       ]);
       const first = Number(updated!.history_seq) - history.length + 1;
-      return { finished: true, entries: json.map((text, index) => ({ seq: first + index, runId, message: history[index], chars: text.length })) };
+      return {
+        finished: true,
+        entries: json.map((text, index) => ({ seq: first + index, runId, message: history[index], chars: text.length })),
+        promoted: updated!.promoted ?? undefined,
+      };
     }
     await query(
       trx,
@@ -544,6 +734,9 @@ export class RunRepository {
       [runId, history.length, messages, now, threadId],
     );
     const entries = await insertHistoryIn(trx, this.#dialect, threadId, runId, Number(updated!.history_seq) - history.length + 1, history);
+    // A run queued behind this one becomes the thread's active run (multitask_strategy enqueue/interrupt).
+    const [promoted] = await query<{ id: string }>(trx, this.#dialect, PROMOTE_QUEUED, [threadId]);
+    if (promoted) await query(trx, this.#dialect, 'UPDATE threads SET active_run_id = $1 WHERE id = $2 AND active_run_id IS NULL', [promoted.id, threadId]);
     if (outcome.agentText) {
       await insertMessageRowIn(
         trx,
@@ -553,7 +746,7 @@ export class RunRepository {
         now,
       );
     }
-    return { finished: true, entries };
+    return { finished: true, entries, promoted: promoted?.id };
   }
 
   async get(deploymentId: string, id: string): Promise<RunRecord | undefined> {
@@ -627,6 +820,7 @@ export class RunRepository {
         .selectFrom('runs')
         .select('id')
         .where('status', '=', 'running')
+        .where('queued', '=', 0)
         .where((eb) => eb.or([eb('lease_expires_at', '<', now), eb('lease_expires_at', 'is', null)]))
         .limit(limit);
       if (this.#dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
@@ -634,7 +828,7 @@ export class RunRepository {
       if (ids.length === 0) return [];
       const rows = await trx
         .updateTable('runs')
-        .set((eb) => ({ lease_owner: nodeId, lease_expires_at: until, attempt: eb('attempt', '+', 1) }))
+        .set((eb) => ({ lease_owner: nodeId, lease_expires_at: until, attempt: eb('attempt', '+', 1), started_at: eb.fn.coalesce('started_at', eb.val(Date.now())) }))
         .where('id', 'in', ids)
         .returningAll()
         .execute();

@@ -97,6 +97,120 @@ const MIGRATIONS: string[][] = [
     // `<server>__<tool>`); a disabled tool is not listed to the model.
     `ALTER TABLE deployments ADD COLUMN disabled_tools TEXT NOT NULL DEFAULT '[]'`,
   ],
+  [
+    // Webhook endpoints (webhooks/): per account, optionally one deployment's; the signing secret encrypted, and the
+    // previous one until its grace period ends (both sign meanwhile). `failing_since`: the first failed attempt after
+    // the last success, for disabling an endpoint that keeps failing.
+    `CREATE TABLE webhook_endpoints (
+      id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), deployment_id TEXT, url TEXT NOT NULL,
+      description TEXT, events TEXT NOT NULL, status TEXT NOT NULL, disabled_reason TEXT, disabled_at BIGINT,
+      secret_ciphertext TEXT NOT NULL, previous_secret_ciphertext TEXT, previous_secret_expires_at BIGINT,
+      failing_since BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, deleted_at BIGINT)`,
+    `CREATE INDEX webhook_endpoints_account ON webhook_endpoints (account_id, created_at, id)`,
+    // The outbox: one row per message and endpoint, written in the transaction of the event it tells of; its id is
+    // the webhook-id of every attempt. A node sends it while it holds the lease (lease_token fences its writes).
+    `CREATE TABLE webhook_deliveries (
+      id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, account_id TEXT NOT NULL, event_type TEXT NOT NULL,
+      payload TEXT NOT NULL, status TEXT NOT NULL, attempt_count INTEGER NOT NULL DEFAULT 0,
+      schedule_index INTEGER NOT NULL DEFAULT 0, next_attempt_at BIGINT, lease_owner TEXT, lease_token TEXT,
+      lease_expires_at BIGINT, deployment_id TEXT, run_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+      completed_at BIGINT)`,
+    `CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)`,
+    `CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at, id)`,
+    // Finished deliveries are kept for HERM_WEBHOOK_RETENTION_DAYS, then swept by age.
+    `CREATE INDEX webhook_deliveries_completed ON webhook_deliveries (completed_at)`,
+    `CREATE TABLE webhook_attempts (
+      delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL, started_at BIGINT NOT NULL, duration_ms INTEGER NOT NULL,
+      status_code INTEGER, error TEXT, succeeded INTEGER NOT NULL, node_id TEXT NOT NULL,
+      PRIMARY KEY (delivery_id, attempt))`,
+  ],
+  [
+    // Steering (steering/): the deployment's policy; a run's requests for a human (pending until answered, expired
+    // or cancelled; `applied_at`: an approved call's run took the approval, so a crash after it does not run the
+    // call twice). `queued`: a run a message enqueued (multitask_strategy enqueue/interrupt) behind the thread's
+    // active run; it becomes the active one when that run ends (store/runs.ts finishIn).
+    `ALTER TABLE deployments ADD COLUMN steering TEXT`,
+    `ALTER TABLE runs ADD COLUMN queued INTEGER NOT NULL DEFAULT 0`,
+    `CREATE INDEX runs_queued ON runs (thread_id, created_at) WHERE queued = 1`,
+    `CREATE TABLE steering_requests (
+      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, run_id TEXT NOT NULL, thread_id TEXT NOT NULL, kind TEXT NOT NULL,
+      summary TEXT NOT NULL, tool_call TEXT, options TEXT NOT NULL, status TEXT NOT NULL, decision TEXT, message TEXT,
+      created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, resolved_at BIGINT, applied_at BIGINT)`,
+    `CREATE INDEX steering_requests_deployment ON steering_requests (deployment_id, created_at, id)`,
+    `CREATE INDEX steering_requests_due ON steering_requests (status, expires_at)`,
+    `CREATE INDEX steering_requests_run ON steering_requests (run_id, created_at)`,
+  ],
+  [
+    // Observational memory (memory/): the index of each deployment's memory files as last seen, every change as a
+    // version (deletions are what the observer must not re-learn), the observer's per-thread marker and lease, and
+    // the reflector's per-deployment lease.
+    `CREATE TABLE memories (
+      deployment_id TEXT NOT NULL, memory_id TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, source TEXT NOT NULL,
+      priority TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (deployment_id, memory_id))`,
+    `CREATE TABLE memory_versions (
+      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, memory_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+      before_content TEXT, after_content TEXT, thread_id TEXT, created_at BIGINT NOT NULL)`,
+    `CREATE INDEX memory_versions_memory ON memory_versions (deployment_id, memory_id, created_at, id)`,
+    `CREATE INDEX memory_versions_deleted ON memory_versions (deployment_id, action, created_at)`,
+    `CREATE TABLE memory_observations (
+      thread_id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, observed_through BIGINT NOT NULL DEFAULT 0,
+      pending INTEGER NOT NULL DEFAULT 0, due_at BIGINT NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+      lease_owner TEXT, lease_expires_at BIGINT)`,
+    `CREATE INDEX memory_observations_due ON memory_observations (pending, due_at)`,
+    `CREATE TABLE memory_reflections (
+      deployment_id TEXT PRIMARY KEY, lease_owner TEXT, lease_expires_at BIGINT, reflected_at BIGINT)`,
+  ],
+  [
+    // Automations (automations/): each one's cron schedule (UTC) and the time it is next due; a scheduler claims a due
+    // row by moving next_run_at on in the transaction that records the firing and starts its run. A firing is kept per
+    // run started or skipped; (automation_id, scheduled_for) is unique, so no scheduled time ever fires twice.
+    // runs.automation_id: the automation that started a run (its run_status events carry it).
+    `CREATE TABLE automations (
+      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, name TEXT NOT NULL, schedule TEXT NOT NULL, schedule_text TEXT,
+      instructions TEXT NOT NULL, thread_id TEXT NOT NULL, enabled INTEGER NOT NULL, next_run_at BIGINT, last_run_id TEXT,
+      last_run_at BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+    `CREATE INDEX automations_deployment ON automations (deployment_id, created_at, id)`,
+    `CREATE INDEX automations_due ON automations (enabled, next_run_at)`,
+    `CREATE TABLE automation_firings (
+      id TEXT PRIMARY KEY, automation_id TEXT NOT NULL, deployment_id TEXT NOT NULL, trigger TEXT NOT NULL,
+      scheduled_for BIGINT, fired_at BIGINT NOT NULL, run_id TEXT, status TEXT NOT NULL, reason TEXT)`,
+    `CREATE UNIQUE INDEX automation_firings_scheduled ON automation_firings (automation_id, scheduled_for)`,
+    `CREATE INDEX automation_firings_automation ON automation_firings (automation_id, fired_at, id)`,
+    `ALTER TABLE runs ADD COLUMN automation_id TEXT`,
+  ],
+  [
+    // The audit log of administrative actions (store/audit-log.ts): accounts and keys managed through the API.
+    `CREATE TABLE audit_log (
+      id TEXT PRIMARY KEY, actor_key_id TEXT, actor_account_id TEXT, action TEXT NOT NULL,
+      target_type TEXT NOT NULL, target_id TEXT NOT NULL, target_account_id TEXT NOT NULL, request_id TEXT,
+      summary TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+    `CREATE INDEX audit_log_created ON audit_log (created_at, id)`,
+    `CREATE INDEX audit_log_action ON audit_log (action, created_at, id)`,
+    `CREATE INDEX audit_log_target ON audit_log (target_id, created_at, id)`,
+  ],
+  [
+    // Usage and credits (usage/): what each run and memory model call used, and the budgets it is charged to.
+    // Credits are stored in micro-credits (1 credit = 1,000,000) so sums stay exact on both dialects.
+    `CREATE TABLE usage_records (
+      id TEXT PRIMARY KEY, account_id TEXT NOT NULL, customer_id TEXT NOT NULL, deployment_id TEXT NOT NULL,
+      run_id TEXT, source TEXT NOT NULL, model TEXT, input_tokens BIGINT NOT NULL DEFAULT 0,
+      output_tokens BIGINT NOT NULL DEFAULT 0, cached_tokens BIGINT NOT NULL DEFAULT 0, model_calls BIGINT NOT NULL DEFAULT 0,
+      tool_ms BIGINT NOT NULL DEFAULT 0, sandbox_cpu_ms BIGINT NOT NULL DEFAULT 0, credits_micro BIGINT NOT NULL DEFAULT 0,
+      day TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+    `CREATE INDEX usage_records_account_day ON usage_records (account_id, day)`,
+    `CREATE INDEX usage_records_run ON usage_records (run_id)`,
+    `CREATE TABLE credit_budgets (
+      account_id TEXT NOT NULL, customer_id TEXT NOT NULL, credits_micro BIGINT NOT NULL,
+      spent_micro BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+      PRIMARY KEY (account_id, customer_id))`,
+  ],
+  [
+    // Quotas and rate limits (quotas/): each account's overrides of the server's defaults, and the token buckets
+    // of the per-key request rate shared by the nodes of a PostgreSQL deployment (SQLite keeps them in memory).
+    `CREATE TABLE account_quotas (account_id TEXT PRIMARY KEY, quotas TEXT NOT NULL, updated_at BIGINT NOT NULL)`,
+    `CREATE TABLE rate_limit_buckets (
+      bucket TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, allowed INTEGER NOT NULL, updated_at BIGINT NOT NULL)`,
+  ],
 ];
 
 /**

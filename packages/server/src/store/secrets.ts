@@ -6,6 +6,16 @@ import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 
 export type SecretRecord = Selectable<SecretsTable>;
 
+/** The hosts of a stored secret (`allowed_hosts`, a JSON array); none when unreadable. */
+export function allowedHostsOf(record: Pick<SecretRecord, 'allowed_hosts'>): string[] {
+  try {
+    const hosts = JSON.parse(record.allowed_hosts ?? '[]') as unknown;
+    return Array.isArray(hosts) ? hosts.filter((host): host is string => typeof host === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 export class SecretRepository {
   readonly #db: Db;
 
@@ -61,6 +71,17 @@ export class SecretRepository {
       .where('deleted_at', 'is', null)
       .where('id', 'in', ids)
       .execute();
+  }
+
+  /** Replaces the value and/or the hosts of a live secret; the record as it is now, or undefined when there is none. */
+  async update(accountId: string, id: string, changes: { ciphertext?: string; allowedHosts?: readonly string[] }): Promise<SecretRecord | undefined> {
+    const set: { ciphertext?: string; allowed_hosts?: string } = {};
+    if (changes.ciphertext !== undefined) set.ciphertext = changes.ciphertext;
+    if (changes.allowedHosts !== undefined) set.allowed_hosts = JSON.stringify(changes.allowedHosts);
+    if (Object.keys(set).length > 0) {
+      await this.#db.updateTable('secrets').set(set).where('id', '=', id).where('account_id', '=', accountId).where('deleted_at', 'is', null).execute();
+    }
+    return this.get(accountId, id);
   }
 
   async delete(accountId: string, id: string): Promise<boolean> {

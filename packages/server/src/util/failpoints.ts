@@ -35,6 +35,12 @@ export const FAILPOINTS = [
   // Graceful shutdown hands a run still at work back (its lease released for the next node or start).
   'run.handoff.before_commit',
   'run.handoff.after_commit',
+  // Steering (runs/run-journal.ts pauseForHuman, takeApproval): a run pausing for a human, and an approved run taking
+  // its approval before the call runs. Driven by test/e2e/steering-crash.test.ts.
+  'steering.pause.before_commit',
+  'steering.pause.after_commit',
+  'steering.approval.before_commit',
+  'steering.approval.after_commit',
   // Not places of a run: faults `herm serve` injects into itself once it listens, to prove its process-level
   // handlers (util/process-handlers.ts): a promise rejection nobody handles (logged, the server serves on) and an
   // exception nobody catches (logged, the process exits 1). They do not kill the process like the others.

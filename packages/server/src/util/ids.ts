@@ -36,6 +36,13 @@ export const ID_PREFIXES = {
   secret: 'sec',
   event: 'evt',
   snapshot: 'snap',
+  skill: 'skl',
+  webhookEndpoint: 'we',
+  webhookDelivery: 'whmsg',
+  steeringRequest: 'str',
+  automation: 'auto',
+  automationFiring: 'afire',
+  auditEntry: 'aud',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -66,7 +66,7 @@ describe('authentication and scopes', () => {
     }
     const list = await herm.request('GET', '/v1/deployments?limit=100', undefined, stranger);
     expect(list.body.data).toEqual([]);
-    const secret = await herm.request('POST', '/v1/secrets', { name: 'mine', value: 'v' });
+    const secret = await herm.request('POST', '/v1/secrets', { name: 'mine', value: 'mine-value' });
     const borrowed = await herm.request(
       'POST',
       '/v1/deployments',

@@ -192,8 +192,8 @@ describe('list', () => {
 
 describe('update', () => {
   it('replaces scalars and arrays, merges maps with null removing a key, preserves the rest', async () => {
-    const one = await herm.request('POST', '/v1/secrets', { name: 'one', value: '1' });
-    const two = await herm.request('POST', '/v1/secrets', { name: 'two', value: '2' });
+    const one = await herm.request('POST', '/v1/secrets', { name: 'one', value: 'value-one-1' });
+    const two = await herm.request('POST', '/v1/secrets', { name: 'two', value: 'value-two-2' });
     const deployment = await herm.createDeployment({
       mcp_servers: [{ name: 'a', url: 'https://a.test/mcp' }],
       skills: [{ name: 's1', source: 'inline', content: '---\nname: s1\ndescription: d\n---\n' }],

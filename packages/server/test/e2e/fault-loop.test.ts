@@ -26,7 +26,7 @@ import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDa
 import { hermListening, killHerm, spawnHerm, type HermProcess } from '../support/herm-process.ts';
 import { hostProcessesMatching } from '../support/host-processes.ts';
 import { describeEvents, isFinalStatus, replayProblems, runEventProblems } from '../support/run-invariants.ts';
-import { startScriptedModelServer, type ScriptedModelServer, type ScriptedRequest, type ScriptedTurn } from '../support/scripted-model-server.ts';
+import { isBackgroundRequest, startScriptedModelServer, type ScriptedModelServer, type ScriptedRequest, type ScriptedTurn } from '../support/scripted-model-server.ts';
 import type { WireEvent } from '../support/sse-client.ts';
 
 const ADMIN_KEY = 'herm_sk_fault_loop_test_key_0001';
@@ -105,6 +105,9 @@ function modelViewProblems(request: ScriptedRequest): string[] {
 }
 
 function turnFor(request: ScriptedRequest, problems: string[]): ScriptedTurn {
+  // The memory observer and reflector (memory/memory-observer.ts) call the model in the background, between and
+  // after runs, kills included: they learn nothing here.
+  if (isBackgroundRequest(request)) return { text: 'NONE' };
   const plan = parsePlan(request.messages.find((message) => message.role === 'user')?.text);
   if (!plan) {
     problems.push(`the model got a request without a plan: ${JSON.stringify(request.lastUserText)}`);

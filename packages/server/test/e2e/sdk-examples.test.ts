@@ -31,7 +31,31 @@ const expectations: Record<string, RegExp[]> = {
   'messages.ts': [/^run run_\S+ running$/m, /^run run_\S+ completed$/m, /^second run streamed [1-9]\d* token events$/m],
   'runs.ts': [/^run run_\S+ completed$/m, /^listed run_\S+ completed$/m, /^cancel run_\S+/m],
   'files.ts': [/^wrote notes\/brief\.md 24$/m, /^entry brief\.md file 24$/m, /^read "# Brief\\nThirty seconds\.\\n"$/m, /^deleted notes\/brief\.md$/m],
-  'secrets.ts': [/^created sec_\S+ EXAMPLE_TOKEN$/m, /^deployment dep_\S+ uses EXAMPLE_TOKEN$/m, /^listed EXAMPLE_TOKEN$/m, /^deleted sec_\S+$/m],
+  'skills.ts': [/^added skl_\S+ thumbnail-design$/m, /^listed thumbnail-design - Design high-CTR video thumbnails$/m, /^updated Design high-CTR thumbnails for YouTube$/m, /^deployment has skl_\S+$/m, /^removed skl_\S+$/m],
+  'secrets.ts': [
+    /^created sec_\S+ EXAMPLE_TOKEN$/m,
+    /^bound to api\.example\.com$/m,
+    /^deployment dep_\S+ uses EXAMPLE_TOKEN$/m,
+    /^rotated sec_\S+$/m,
+    /^listed EXAMPLE_TOKEN$/m,
+    /^deleted sec_\S+$/m,
+  ],
+  'tools.ts': [/^shell \(builtin\): true$/m, /^disabled shell false$/m, /^added prism-media Bearer \$\{PRISM_MEDIA_TOKEN\}$/m, /^updated prism-media search_models$/m, /^servers prism-media$/m, /^removed prism-media true$/m],
+  'automations.ts': [
+    /^created auto_\S+ 0 9 \* \* 1$/m,
+    /^listed Weekly video variations next scheduled$/m,
+    /^paused false null$/m,
+    /^triggered run_\S+ completed$/m,
+    /^recent manual completed$/m,
+    /^deleted auto_\S+$/m,
+  ],
+  'memories.ts': [
+    /^created mem_\S+ api$/m,
+    /^found mem_\S+ - Acme's brand voice is playful but never sarcastic\. Primary color #7C3AED\.$/m,
+    /^updated Acme's brand voice is playful, never sarcastic\. Primary color #5B21B6 \(new palette\)\.$/m,
+    /^version updated by api\nversion created by api$/m,
+    /^deleted mem_\S+ true$/m,
+  ],
   'snapshots.ts': [/^snapshot snap_\S+ non-empty$/m, /^downloaded an archive$/m, /^restored kept\.txt: still here$/m],
 };
 

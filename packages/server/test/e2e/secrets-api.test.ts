@@ -12,7 +12,11 @@ if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
 
 it('reserves the base, proxy and shell variables of every backend', () => {
   expect(RESERVED_ENVIRONMENT_NAMES).toEqual(
-    expect.arrayContaining(['PATH', 'HOME', 'LANG', 'TERM', 'HTTP_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY', 'PWD', 'OPTIND']),
+    expect.arrayContaining([
+      'PATH', 'HOME', 'LANG', 'TERM', 'HTTP_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY', 'PWD', 'OPTIND',
+      // The CA bundle of the egress proxy's TLS for hosts secrets are bound to (egress-tls.ts).
+      'SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
+    ]),
   );
   expect(RESERVED_ENVIRONMENT_NAMES).not.toContain('HOSTNAME');
 });
@@ -52,7 +56,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
           expect(response.status, name).toBe(400);
           expect(response.body.error).toMatchObject({ type: 'validation_error', param: `secrets.${name}` });
           expect(response.body.error.message).toContain(`${name} is reserved`);
-          expect(response.body.error.message).toContain('PATH, PPID, PWD, TERM');
+          expect(response.body.error.message).toContain('PATH, PPID, PWD, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, TERM');
           expect(response.body.error.message).toContain('names starting with herm_');
         }
         expect((await herm.request('GET', '/v1/deployments?limit=100')).body.data.length).toBe(before);

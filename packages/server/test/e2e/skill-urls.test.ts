@@ -87,6 +87,22 @@ describe('skills with source "url"', () => {
     expect(missing.message).toBe('Skill "effects" is invalid: fetching <url> returned HTTP 404.');
   });
 
+  it('refuses them through the Skills API too (POST and PUT), and keeps the skill as it was', async () => {
+    const created = await strict.createDeployment({ skills: [{ name: 'kept', source: 'inline', content: '---\nname: kept\ndescription: Kept\n---\n' }] });
+    const url = `http://127.0.0.1:${skillPort}/good/SKILL.md`;
+    const before = requestsSeen;
+    const added = await strict.request('POST', `/v1/deployments/${created.deployment_id}/skills`, { name: 'effects', source: 'url', url });
+    expect(added.status).toBe(422);
+    expect(added.body.error).toMatchObject({ type: 'invalid_skill', param: 'url' });
+    expect(String(added.body.error.message).replace(url, '<url>')).toBe(REFUSED);
+    const replaced = await strict.request('PUT', `/v1/deployments/${created.deployment_id}/skills/${created.skills[0].skill_id}`, { source: 'url', url });
+    expect(replaced.status).toBe(422);
+    expect(replaced.body.error).toMatchObject({ type: 'invalid_skill', param: 'url' });
+    expect(requestsSeen).toBe(before);
+    const listed = await strict.request('GET', `/v1/deployments/${created.deployment_id}/skills`);
+    expect(listed.body.data).toEqual([expect.objectContaining({ skill_id: created.skills[0].skill_id, source: 'inline', description: 'Kept' })]);
+  });
+
   it('refuses them on update too', async () => {
     const created = await strict.createDeployment();
     const url = `http://127.0.0.1:${skillPort}/good/SKILL.md`;

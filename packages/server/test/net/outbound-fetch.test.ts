@@ -212,7 +212,7 @@ describe('outboundFetch', () => {
 
 describe('fetchSkill', () => {
   it('fetches and parses a SKILL.md the policy allows, and refuses the rest with one message', async () => {
-    await expect(fetchSkill(`${main.base}/skill`, onlyMain())).resolves.toMatchObject({ name: 'effects', description: 'Visual effects' });
+    await expect(fetchSkill(`${main.base}/skill`, onlyMain())).resolves.toMatchObject({ parsed: { name: 'effects', description: 'Visual effects' }, content: expect.stringContaining('# Effects') });
     await expect(fetchSkill(`${main.base}/skill`, {})).rejects.toThrow(new SkillParseError(unreachableMessage(`${main.base}/skill`)));
     await expect(fetchSkill(`${main.base}/nothing`, onlyMain())).rejects.toThrow(`fetching ${main.base}/nothing returned HTTP 404`);
     await expect(fetchSkill(`${main.base}/big`, onlyMain(), { maxBytes: 1000 })).rejects.toThrow('larger than 1000 bytes');

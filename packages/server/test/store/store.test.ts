@@ -31,7 +31,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
           account_id: accountId,
           customer_id: customerId,
           model: 'anthropic/claude-sonnet-4.5',
-          skills: [{ name: 'notes', source: 'inline', content: '---\nname: notes\ndescription: d\n---\n' }],
+          skills: [{ skill_id: 'skl_notes', created_at: 0, name: 'notes', source: 'inline', content: '---\nname: notes\ndescription: d\n---\n' }],
           created_at: createdAt,
         }),
       );

@@ -1,6 +1,7 @@
 // A ready deployment row for tests that write to the store directly (no API, no provisioning).
 import { DEFAULT_FEATURES } from '../../src/deployments/deployment-service.ts';
 import type { DeploymentRecord } from '../../src/store/deployments.ts';
+import { DEFAULT_STEERING_POLICY } from '../../src/steering/steering-policy.ts';
 import { newId } from '../../src/util/ids.ts';
 
 /** The fields of a new, ready bubblewrap deployment; `fields` overrides any of them. */
@@ -19,6 +20,8 @@ export function readyDeploymentRecord(
     skills: [],
     secrets: {},
     features: DEFAULT_FEATURES,
+    disabled_tools: [],
+    steering: DEFAULT_STEERING_POLICY,
     status: 'ready',
     status_reason: null,
     default_thread_id: newId('thread'),

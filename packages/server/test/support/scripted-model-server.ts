@@ -49,8 +49,12 @@ export interface ScriptedTurn {
   /** Pause before each streamed chunk after the first (0 by default: an instant model). */
   delayMs?: number;
   error?: ScriptedError;
-  /** Token counts to report; by default estimated at four characters per token. */
-  usage?: { inputTokens?: number; outputTokens?: number };
+  /**
+   * Token counts to report; by default estimated at four characters per token. `cachedInputTokens` (default 0) is
+   * the part of the input read from the prompt cache: inside `inputTokens` for OpenAI and Gemini, beside it
+   * (`cache_read_input_tokens`) for Anthropic, as each provider reports it.
+   */
+  usage?: { inputTokens?: number; outputTokens?: number; cachedInputTokens?: number };
 }
 
 /** The wire format a request arrived in. */
@@ -106,7 +110,7 @@ export interface ScriptedModelServer {
   readonly requests: ScriptedRequest[];
   /** Turns enqueued and not served yet. */
   readonly pendingTurns: number;
-  /** Queues turns; each request takes the oldest before the handler is consulted. */
+  /** Queues turns; each request of a run takes the oldest before the handler is consulted (background requests never do: isBackgroundRequest). */
   enqueue(...turns: ScriptedTurn[]): void;
   /** Answers requests when the queue is empty; `undefined` restores the default reply. */
   setHandler(handler: ScriptedHandler | undefined): void;
@@ -126,7 +130,17 @@ export interface StartScriptedModelServerOptions {
 /** What the model says when no turn is queued and no handler is set. */
 export const DEFAULT_SCRIPTED_TEXT = ['Hello', '! How can', ' I help?'] as const;
 
-const defaultHandler: ScriptedHandler = () => ({ text: [...DEFAULT_SCRIPTED_TEXT] });
+/**
+ * The server's own background model calls (memory/memory-observer.ts: the observer and the reflector), recognised by
+ * the first words of their system prompt. They never take a queued turn, which belongs to a run, and by default
+ * learn nothing; a test that scripts them does so in its handler.
+ */
+export function isBackgroundRequest(request: Pick<ScriptedRequest, 'messages'>): boolean {
+  const first = request.messages[0];
+  return first?.role === 'system' && /^You are the memory (observer|reflector) of an AI agent/.test(first.text);
+}
+
+const defaultHandler: ScriptedHandler = (request) => (isBackgroundRequest(request) ? { text: 'NONE' } : { text: [...DEFAULT_SCRIPTED_TEXT] });
 
 /**
  * Starts a scripted model on 127.0.0.1.
@@ -191,7 +205,7 @@ export async function startScriptedModelServer(options: StartScriptedModelServer
     };
     if (recordRequests) requests.push(request);
 
-    const turn = queue.shift() ?? (await handler(request));
+    const turn = (isBackgroundRequest(request) ? undefined : queue.shift()) ?? (await handler(request));
     const plan = planReply(turn, api, request, rawBody.length, ids);
 
     if (turn.error && !(turn.error.midStream && request.stream)) {
@@ -484,6 +498,7 @@ interface ReplyPlan {
   toolCalls: PlannedToolCall[];
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens: number;
   error: ScriptedError | undefined;
 }
 
@@ -510,6 +525,7 @@ function planReply(turn: ScriptedTurn, api: ScriptedApi, request: ScriptedReques
     toolCalls,
     inputTokens: turn.usage?.inputTokens ?? Math.max(1, Math.ceil(bodyLength / 4)),
     outputTokens: turn.usage?.outputTokens ?? Math.max(1, Math.ceil(outputCharacters / 4)),
+    cachedInputTokens: turn.usage?.cachedInputTokens ?? 0,
     error: turn.error,
   };
 }
@@ -643,7 +659,7 @@ function chatUsage(plan: ReplyPlan): Record<string, unknown> {
     prompt_tokens: plan.inputTokens,
     completion_tokens: plan.outputTokens,
     total_tokens: plan.inputTokens + plan.outputTokens,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: plan.cachedInputTokens, audio_tokens: 0 },
     completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
 }
@@ -727,7 +743,7 @@ function renderChatCompletion(plan: ReplyPlan): Record<string, unknown> {
 function responsesUsage(plan: ReplyPlan): Record<string, unknown> {
   return {
     input_tokens: plan.inputTokens,
-    input_tokens_details: { cached_tokens: 0 },
+    input_tokens_details: { cached_tokens: plan.cachedInputTokens },
     output_tokens: plan.outputTokens,
     output_tokens_details: { reasoning_tokens: 0 },
     total_tokens: plan.inputTokens + plan.outputTokens,
@@ -827,7 +843,7 @@ function renderAnthropicStream(plan: ReplyPlan): string[] {
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: { input_tokens: plan.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+      usage: { input_tokens: plan.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: plan.cachedInputTokens, output_tokens: 1 },
     },
   });
   frames.event({ type: 'ping' });
@@ -886,7 +902,7 @@ function renderAnthropicMessage(plan: ReplyPlan): Record<string, unknown> {
     ],
     stop_reason: anthropicStopReason(plan),
     stop_sequence: null,
-    usage: { input_tokens: plan.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: plan.outputTokens },
+    usage: { input_tokens: plan.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: plan.cachedInputTokens, output_tokens: plan.outputTokens },
   };
 }
 
@@ -897,6 +913,7 @@ function geminiUsage(plan: ReplyPlan): Record<string, unknown> {
     promptTokenCount: plan.inputTokens,
     candidatesTokenCount: plan.outputTokens,
     totalTokenCount: plan.inputTokens + plan.outputTokens,
+    ...(plan.cachedInputTokens > 0 ? { cachedContentTokenCount: plan.cachedInputTokens } : {}),
     promptTokensDetails: [{ modality: 'TEXT', tokenCount: plan.inputTokens }],
   };
 }

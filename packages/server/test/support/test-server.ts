@@ -3,10 +3,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { randomBase62 } from '../../src/util/ids.ts';
+import type { Clock } from '../../src/util/time.ts';
 import { startScriptedModelServer, type ScriptedModelServer } from './scripted-model-server.ts';
 
 export interface TestServer {
@@ -31,6 +32,10 @@ export interface TestServerOptions {
   model?: ScriptedModelServer;
   /** Keep the data directory on close (for restart tests). */
   keepData?: boolean;
+  /** The server's logger (e.g. support/log-capture.ts); default silent, or HERM_TEST_LOG_LEVEL. */
+  logger?: Logger;
+  /** The clock automations are scheduled by (move it, then `server.services.automationScheduler.tick()`). */
+  clock?: Clock;
 }
 
 export const SCRIPTED_MODEL = 'openai-compatible/scripted-model';
@@ -50,7 +55,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.env,
   });
   const server = await startServer(config, {
-    logger: pino({ level: process.env.HERM_TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.HERM_TEST_LOG_LEVEL ?? 'silent' }),
     modelEnvironment: {
       OPENAI_COMPATIBLE_BASE_URL: model.url,
       ANTHROPIC_API_KEY: 'sk-ant-test',
@@ -61,6 +66,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
     // Hermetic: settings outside Config (HERM_MAX_FILE_BYTES) come from the test's env only.
     environment: { ...options.env },
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const request: TestServer['request'] = async (method, urlPath, body, key) => {
     const headers: Record<string, string> = {};

@@ -5,8 +5,8 @@ import { createBuiltinTools } from '../../src/runtime/tools/builtin-tools.ts';
 describe('createBuiltinTools', () => {
   const tools = createBuiltinTools();
 
-  it('returns the four sandboxed tools keyed by their names', () => {
-    expect(Object.keys(tools).sort()).toEqual(['edit_file', 'read_file', 'shell', 'write_file']);
+  it('returns the four sandboxed tools and ask_human keyed by their names', () => {
+    expect(Object.keys(tools).sort()).toEqual(['ask_human', 'edit_file', 'read_file', 'shell', 'write_file']);
     for (const [key, tool] of Object.entries(tools)) expect(tool.name).toBe(key);
   });
 

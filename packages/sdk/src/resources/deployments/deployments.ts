@@ -3,7 +3,7 @@ import type { RequestOptions } from '../../core/request-options.ts';
 import { APIResource, segment } from '../../core/resource.ts';
 import { Events } from './events.ts';
 import { Messages } from './messages.ts';
-import { Runs } from './runs.ts';
+import { Runs, SteeringRequests } from './runs.ts';
 
 export type DeploymentStatus = 'provisioning' | 'ready' | 'error';
 
@@ -34,6 +34,11 @@ export interface McpServer {
   url: string;
   /** Allowlist of tool names; omit to expose every tool of the server. */
   tools?: string[];
+  /**
+   * Headers sent with every request to the server. Values may name variables of the deployment's `secrets` map as
+   * `${NAME}` (`{ Authorization: 'Bearer ${PRISM_MEDIA_TOKEN}' }`), resolved by Herm when it connects; never returned resolved.
+   */
+  headers?: Record<string, string>;
 }
 
 /** A SKILL.md uploaded to the deployment's workspace. */
@@ -59,6 +64,12 @@ export interface UrlSkill {
 
 export type Skill = FileSkill | InlineSkill | UrlSkill;
 
+/** A skill in a deployment's `skills` array: its declaration and its id, the same as `herm.skills` shows. */
+export type DeploymentSkill = Skill & {
+  /** `skl_…`: the id `herm.skills.get/update/delete` take. */
+  skill_id: string;
+};
+
 export interface Features {
   /** Observational memory across sessions. Default true. */
   memory: boolean;
@@ -68,7 +79,10 @@ export interface Features {
   automations: boolean;
   /** Human-in-the-loop approvals mid-run. Default true. */
   steering: boolean;
-  /** Webhook notifications on workspace file changes. Default false. */
+  /**
+   * `filesystem` events (and `filesystem.changed` webhooks) when files in the workspace change, by the agent's tools or
+   * the Files API (see FilesystemEvent). Default false.
+   */
   filesystem_webhooks: boolean;
 }
 
@@ -86,7 +100,7 @@ export interface Deployment {
   system_prompt: string;
   sandbox: Sandbox;
   mcp_servers: McpServer[];
-  skills: Skill[];
+  skills: DeploymentSkill[];
   /** Environment variable name → secret reference (`sec_…`). */
   secrets: Record<string, string>;
   features: Features;
@@ -141,7 +155,8 @@ export interface DeploymentUpdateParams {
   /** `image: null` returns a docker sandbox to the server's image; `network` is replaced whole, `null` removes it. */
   sandbox?: Partial<Omit<Sandbox, 'image' | 'network'>> & { image?: string | null; network?: { allow: string[] } | null };
   mcp_servers?: McpServer[];
-  skills?: Skill[];
+  /** Replaced whole. An entry with the `skill_id` (or else the name) of a current skill keeps its id. */
+  skills?: Array<Skill & { skill_id?: string }>;
   secrets?: Record<string, string | null>;
   features?: { [Flag in keyof Features]?: boolean | null };
 }
@@ -171,6 +186,8 @@ export class Deployments extends APIResource {
   readonly messages: Messages = new Messages(this._client);
   readonly events: Events = new Events(this._client);
   readonly runs: Runs = new Runs(this._client);
+  /** The requests runs made for a person (pending, answered, expired, cancelled). */
+  readonly steeringRequests: SteeringRequests = new SteeringRequests(this._client);
 
   /**
    * Creates a deployment. Poll `get` until `status` is `ready` before sending messages.

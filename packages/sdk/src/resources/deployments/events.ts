@@ -23,7 +23,10 @@ export interface TokenEvent extends EventBase {
 /** The agent is invoking a tool. */
 export interface ToolCallEvent extends EventBase {
   type: 'tool_call';
+  /** The name the model called: a built-in name, or `<server name>__<tool name>` for an MCP tool. */
   tool: string;
+  /** `"builtin"`, or the name of the MCP server the tool comes from. */
+  origin: string;
   tool_call_id: string;
   arguments: Record<string, unknown>;
 }
@@ -32,15 +35,55 @@ export interface ToolCallEvent extends EventBase {
 export interface ToolResultEvent extends EventBase {
   type: 'tool_result';
   tool: string;
+  /** `"builtin"`, or the name of the MCP server the tool comes from. */
+  origin: string;
   tool_call_id: string;
   result: unknown;
   is_error: boolean;
 }
 
-/** The agent paused for human approval or input; reply with a message on the thread. */
+/** A tool call waiting for a person's approval. */
+export interface SteeringToolCall {
+  tool: string;
+  /** `"builtin"`, or the name of the MCP server the tool comes from. */
+  origin: string;
+  tool_call_id: string;
+  arguments: unknown;
+}
+
+/**
+ * The agent paused for human approval or input: a call the deployment's steering policy holds (`kind: "tool"`),
+ * or its own question (`kind: "ask"`, the ask_human tool). The run waits (`waiting_on_human`) until
+ * `herm.deployments.runs.steering.respond()` answers it, it expires (resolved as denied), or the run is cancelled.
+ *
+ * @example
+ * if (event.type === 'steering_request') {
+ *   await herm.deployments.runs.steering.respond(deploymentId, event.run_id, event.request_id, { decision: 'approve' });
+ * }
+ */
 export interface SteeringRequestEvent extends EventBase {
   type: 'steering_request';
+  /** `str_…`: the request to answer. */
+  request_id: string;
+  kind: 'tool' | 'ask';
+  /** What the agent asks, or the call it is about to make. */
   summary: string;
+  /** The pending call; null for a question. */
+  tool_call: SteeringToolCall | null;
+  /** The answers offered: approve, deny, reply — or the options of the agent's question. */
+  options: string[];
+  /** When it resolves as denied if nobody answers. */
+  expires_at: string;
+}
+
+/** A steering request was answered, expired (resolved as denied) or cancelled with its run. */
+export interface SteeringResolvedEvent extends EventBase {
+  type: 'steering_resolved';
+  request_id: string;
+  status: 'approved' | 'denied' | 'replied' | 'expired' | 'cancelled';
+  /** `deny` for an expired request; null for a cancelled one. */
+  decision: 'approve' | 'deny' | 'reply' | null;
+  message: string | null;
 }
 
 /** A run changed status. */
@@ -49,14 +92,50 @@ export interface RunStatusEvent extends EventBase {
   status: RunStatus;
   /** Why the run failed, when `status` is `error`. */
   error?: RunError | null;
+  /** Set on every status of a run an automation started. */
+  automation_id?: string;
 }
 
-/** A file in the workspace changed (deployments with `filesystem_webhooks`). */
-export interface FilesystemEvent extends EventBase {
+/** An automation started a run (at a due time, or by `herm.automations.trigger`); its run_status events follow. */
+export interface AutomationFiredEvent extends EventBase {
+  type: 'automation_fired';
+  automation_id: string;
+  name: string;
+  trigger: 'schedule' | 'manual';
+  /** The due time it fired for; `null` for a manual trigger. */
+  scheduled_for: string | null;
+}
+
+/**
+ * A file in the workspace was created, modified or deleted (deployments with `features.filesystem_webhooks`): by
+ * a tool call of a run, or by a Files API upload or delete (then `run_id` is null). Coalesced per command: several
+ * writes to a file are one event, a rename is `deleted` + `created`.
+ *
+ * @example
+ * for await (const event of await herm.deployments.events.stream('dep_7xK9s2')) {
+ *   if (event.type === 'filesystem') console.log(`${event.change}: ${event.path}`);
+ * }
+ */
+export interface FilesystemEvent extends Omit<EventBase, 'run_id' | 'thread_id'> {
   type: 'filesystem';
+  /** The run whose tool call made the change; null for a Files API call. */
+  run_id: string | null;
+  /** The run's thread; for a Files API call, the thread whose session workspace changed, else null. */
+  thread_id: string | null;
   change: 'created' | 'modified' | 'deleted' | (string & {});
-  /** Path inside the workspace. */
+  /**
+   * Relative to the workspace root, as the Files API names it (`briefs/q3-brief.md`). On a `truncated` event, the
+   * directory holding the changes it stands for, ending in `/` (`""` for the whole workspace).
+   */
   path: string;
+  /** Bytes after the change; null when deleted, and on a `truncated` event. */
+  size: number | null;
+  /** Set on an event that stands for more changes than were listed one by one (thousands in one command). */
+  truncated?: true;
+  /** With `truncated`: how many changes the event stands for; null when not known. */
+  omitted?: number | null;
+  /** The tool call that made the change; absent for a Files API call. */
+  tool_call_id?: string;
 }
 
 /**
@@ -72,8 +151,10 @@ export type HermEvent =
   | ToolCallEvent
   | ToolResultEvent
   | SteeringRequestEvent
+  | SteeringResolvedEvent
   | RunStatusEvent
-  | FilesystemEvent;
+  | FilesystemEvent
+  | AutomationFiredEvent;
 
 export type HermEventType = HermEvent['type'];
 

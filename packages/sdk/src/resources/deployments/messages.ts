@@ -17,6 +17,12 @@ export interface MessageSendParams {
   /** Thread to post to. Omit for the deployment's default thread, or `"new"` for a fresh thread. */
   thread_id?: string;
   attachments?: Attachment[];
+  /**
+   * What the message does while a run is active on the thread (running or waiting_on_human): `fold` (default) joins
+   * that run as steering input; `enqueue` starts a run of its own once it ends; `interrupt` stops it (error,
+   * cancelled) and starts fresh; `reject` throws a `ConflictError` whose `type` is `run_in_progress` (409).
+   */
+  multitask_strategy?: 'fold' | 'enqueue' | 'interrupt' | 'reject';
 }
 
 /** The run the message started (or, mid-run, the run it was folded into as steering input). */

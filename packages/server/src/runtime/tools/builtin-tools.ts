@@ -4,6 +4,7 @@ import { createReadFileTool, type ReadFileInput } from './read-file.ts';
 import { createShellTool, type ShellInput } from './shell.ts';
 import type { BuiltinTool } from './tool.ts';
 import { createWriteFileTool, type WriteFileInput } from './write-file.ts';
+import { createAskHumanTool, type AskHumanInput } from '../../steering/ask-human-tool.ts';
 
 export interface BuiltinToolsOptions {
   /** Characters of output above which the full text is saved in the workspace and previewed. Default 30,000. */
@@ -23,6 +24,8 @@ export interface BuiltinTools {
   read_file: BuiltinTool<ReadFileInput>;
   write_file: BuiltinTool<WriteFileInput>;
   edit_file: BuiltinTool<EditFileInput>;
+  /** The agent's question to a person (steering/ask-human-tool.ts): offered only with features.steering on. */
+  ask_human: BuiltinTool<AskHumanInput>;
 }
 
 export type BuiltinToolName = keyof BuiltinTools;
@@ -57,6 +60,7 @@ export function createBuiltinTools(options: BuiltinToolsOptions = {}): BuiltinTo
     }),
     write_file: createWriteFileTool(),
     edit_file: createEditFileTool(),
+    ask_human: createAskHumanTool(),
   };
 }
 

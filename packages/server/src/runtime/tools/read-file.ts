@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { CHECK_TEXT_FILE, describeFailure, describeFileCheckFailure } from './sandbox-files.ts';
 import type { BuiltinTool, ToolOutput } from './tool.ts';
-import { resolveWorkspacePath } from './workspace-path.ts';
+import { resolveReadablePath } from './workspace-path.ts';
 
 export interface ReadFileToolSettings {
   /** Lines returned when the model gives no limit. */
@@ -48,7 +48,7 @@ export function createReadFileTool(settings: ReadFileToolSettings): BuiltinTool<
       `By default the first ${settings.defaultLineLimit.toLocaleString('en-US')} lines are returned; use offset and limit to read further or to read just a part of a large file.`,
       'When more lines follow, the result ends with a note saying which offset to continue from.',
       `Lines longer than ${settings.maxLineLength.toLocaleString('en-US')} characters are cut. Directories and binary files are refused; use the shell tool (ls, file, xxd) for those.`,
-      'Paths are relative to /workspace or absolute under /workspace; nothing outside the workspace can be read.',
+      'Paths are relative to /workspace or absolute under /workspace; nothing outside the workspace can be read, except the skills listed in the system prompt (their SKILL.md files, read-only).',
     ].join(' '),
     inputSchema: z.object({
       path: z.string().min(1).describe('The file to read: relative to /workspace (e.g. "src/index.ts") or absolute under /workspace.'),
@@ -66,7 +66,9 @@ export function createReadFileTool(settings: ReadFileToolSettings): BuiltinTool<
         .describe(`How many lines to return at most. Leave out for ${settings.defaultLineLimit.toLocaleString('en-US')}.`),
     }),
     async execute(input, context): Promise<ToolOutput> {
-      const resolved = resolveWorkspacePath(input.path);
+      // The sandbox's read-only mounts (the skills at /skills) can be read too; unsandboxed, their host paths are what the prompt names.
+      const readOnlyRoots = (context.sandbox.spec.readOnlyMounts ?? []).flatMap((mount) => [mount.sandboxPath, mount.hostPath]);
+      const resolved = resolveReadablePath(input.path, readOnlyRoots);
       if (!resolved.ok) return { result: resolved.message, isError: true };
       const path = resolved.path;
       const first = input.offset ?? 1;

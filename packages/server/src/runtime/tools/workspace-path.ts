@@ -19,3 +19,19 @@ export function resolveWorkspacePath(requested: string): WorkspacePathResult {
   }
   return { ok: true, path: resolved };
 }
+
+/**
+ * Like resolveWorkspacePath, for reading only: a path under one of `readOnlyRoots` (the sandbox's read-only mounts,
+ * such as /skills) is accepted too. Writing tools keep using resolveWorkspacePath, so those stay unwritable.
+ */
+export function resolveReadablePath(requested: string, readOnlyRoots: readonly string[]): WorkspacePathResult {
+  if (requested.trim() !== '' && !requested.includes('\0') && posix.isAbsolute(requested)) {
+    const resolved = posix.resolve(requested);
+    for (const root of readOnlyRoots) {
+      if (resolved === root || resolved.startsWith(`${root}/`)) return { ok: true, path: resolved };
+    }
+  }
+  const workspace = resolveWorkspacePath(requested);
+  if (workspace.ok || readOnlyRoots.length === 0) return workspace;
+  return { ok: false, message: `${workspace.message}; read-only, it also reads under ${readOnlyRoots.join(', ')}` };
+}

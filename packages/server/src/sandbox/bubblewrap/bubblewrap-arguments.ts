@@ -3,7 +3,8 @@
 import { posix } from 'node:path';
 import type { HostLayout, SystemMount } from './bubblewrap-host-layout.ts';
 import { buildBridgeCommandScript, EGRESS_ENVIRONMENT, EGRESS_SOCKET_DIRECTORY } from '../egress/egress-bridge.ts';
-import { WORKSPACE_PATH } from '../sandbox.ts';
+import { SANDBOX_TRUST_BUNDLE, SYSTEM_TRUST_BUNDLE, TRUST_ENVIRONMENT } from '../egress/egress-tls.ts';
+import { checkReadOnlyMount, WORKSPACE_PATH, type ReadOnlyMount } from '../sandbox.ts';
 
 /** The unprivileged identity commands run as inside the sandbox. */
 export const SANDBOX_USER = { name: 'sandbox', uid: 1000, gid: 1000 } as const;
@@ -30,9 +31,19 @@ export interface BubblewrapArgumentsInput {
    * An allowlist (`network` false): the host directory of the egress proxy's socket, bound read-only
    * into the sandbox, and the allowlist, whose loopback ports the in-sandbox bridge also forwards.
    */
-  egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
+  egress?:
+    | {
+        socketDirectory: string;
+        allow: readonly string[];
+        /** The egress CA bundle (egress-tls.ts): at SANDBOX_TRUST_BUNDLE, and over SYSTEM_TRUST_BUNDLE with `trustBundleOverSystem`. */
+        trustBundle?: string | undefined;
+        trustBundleOverSystem?: boolean | undefined;
+      }
+    | undefined;
   /** Connector variables of the deployment; never a reserved name (reserved-environment.ts). */
   environment: Readonly<Record<string, string>>;
+  /** Host directories bound read-only (SandboxSpec.readOnlyMounts: the deployment's skills at /skills). */
+  readOnlyMounts?: readonly ReadOnlyMount[] | undefined;
   /** Run as `/bin/sh -c command sh ...commandArguments`. */
   command: string;
   commandArguments: readonly string[];
@@ -115,8 +126,16 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
   args.push('--dev', '/dev');
   args.push('--tmpfs', '/tmp');
   args.push('--bind', input.workspaceDir, WORKSPACE_PATH);
+  for (const mount of input.readOnlyMounts ?? []) {
+    checkReadOnlyMount(mount);
+    args.push('--ro-bind', mount.hostPath, mount.sandboxPath);
+  }
   // Read-only: the command can connect to the proxy's socket, not replace it.
   if (input.egress && !input.network) args.push('--ro-bind', input.egress.socketDirectory, EGRESS_SOCKET_DIRECTORY);
+  // The system's CAs and the egress proxy's (egress-tls.ts), over the system bundle: TLS to hosts a secret is bound to.
+  const trustBundle = input.egress && !input.network ? input.egress.trustBundle : undefined;
+  if (trustBundle) args.push('--ro-bind', trustBundle, SANDBOX_TRUST_BUNDLE);
+  if (trustBundle && input.egress?.trustBundleOverSystem) args.push('--ro-bind', trustBundle, SYSTEM_TRUST_BUNDLE);
   // bwrap builds the root on a writable tmpfs; without this, / and /etc would accept new files.
   args.push('--remount-ro', '/');
   args.push('--chdir', posix.resolve(WORKSPACE_PATH, input.workingDirectory));
@@ -127,6 +146,7 @@ export function buildBubblewrapArguments(input: BubblewrapArgumentsInput): Bubbl
   args.push('--clearenv');
   for (const [name, value] of Object.entries(input.environment)) args.push('--setenv', name, value);
   if (input.egress && !input.network) for (const [name, value] of Object.entries(EGRESS_ENVIRONMENT)) args.push('--setenv', name, value);
+  if (trustBundle) for (const [name, value] of Object.entries(TRUST_ENVIRONMENT)) args.push('--setenv', name, value);
   // Set last so a connector variable can never replace them.
   for (const [name, value] of Object.entries(BASE_ENVIRONMENT)) args.push('--setenv', name, value);
 

@@ -14,6 +14,8 @@ import { createWorkspaceQuotas, type WorkspaceQuotas } from '../limits/workspace
 import { setIdBitsFilter } from './seccomp-filter.ts';
 import { checkedEgressNetwork } from '../egress/egress-bridge.ts';
 import { createEgressProxies, type EgressLease, type EgressProxies } from '../egress/egress-proxy.ts';
+import type { EgressSecrets } from '../egress/egress-secrets.ts';
+import { systemTrustBundleVisible } from '../egress/egress-tls.ts';
 import { isReservedEnvironmentName } from '../reserved-environment.ts';
 import { effectiveLimits, type ExecRequest, type ExecResult, type Sandbox, type SandboxBackend, type SandboxCheckResult, type SandboxLimits, type SandboxSpec } from '../sandbox.ts';
 
@@ -42,6 +44,8 @@ export interface BubblewrapBackendOptions {
   commandLimits?: CommandLimits;
   /** Disk quotas of workspaces; default: the backend's own. */
   workspaceQuotas?: WorkspaceQuotas;
+  /** Connector secrets the egress proxy puts into requests to their hosts (egress-secrets.ts); none without it. */
+  egressSecrets?: EgressSecrets;
 }
 
 const INSTALL_HINT = 'install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)';
@@ -78,10 +82,23 @@ export function createBubblewrapBackend(options: BubblewrapBackendOptions): Sand
   const egressProxies = createEgressProxies({
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.hostUser ? { owner: options.hostUser } : {}),
+    ...(options.egressSecrets ? { secrets: options.egressSecrets } : {}),
   });
   const seccomp = process.env.MUTATE ? undefined : setIdBitsFilter();
   if (!seccomp) options.logger?.warn({ arch: process.arch }, 'no seccomp filter for this architecture: sandboxed commands can set setuid and setgid bits in workspaces');
-  const context: SandboxContext = { ...options, seccomp, bwrapPath, hostLayout, probeFeatures: probeFeaturesOnce, commandLimits, workspaceQuotas, egressProxies };
+  // The egress CA bundle also replaces the system bundle where the host's is visible inside (egress-tls.ts).
+  const trustBundleOverSystem = systemTrustBundleVisible([...hostLayout.system, ...hostLayout.etc, ...hostLayout.networkEtc]);
+  const context: SandboxContext = {
+    ...options,
+    seccomp,
+    bwrapPath,
+    hostLayout,
+    probeFeatures: probeFeaturesOnce,
+    commandLimits,
+    workspaceQuotas,
+    egressProxies,
+    trustBundleOverSystem,
+  };
   // The last check that passed (its time), and the one in flight, which concurrent creates share.
   let passedAt = -Infinity;
   let checking: Promise<SandboxCheckResult> | undefined;
@@ -118,6 +135,7 @@ interface SandboxContext extends BubblewrapBackendOptions {
   commandLimits: CommandLimits;
   workspaceQuotas: WorkspaceQuotas;
   egressProxies: EgressProxies;
+  trustBundleOverSystem: boolean;
   bwrapPath: string;
   hostLayout: HostLayout;
   probeFeatures(): Promise<BubblewrapFeatures>;
@@ -163,8 +181,17 @@ async function runInBubblewrap(spec: SandboxSpec, request: ExecRequest, context:
   const invocation = buildBubblewrapArguments({
     workspaceDir: spec.workspaceDir,
     network: spec.network === true,
-    egress: egress && typeof spec.network === 'object' ? { socketDirectory: egress.socketDirectory, allow: spec.network.allow } : undefined,
+    egress:
+      egress && typeof spec.network === 'object'
+        ? {
+            socketDirectory: egress.socketDirectory,
+            allow: spec.network.allow,
+            trustBundle: context.egressSecrets?.tls.trustBundleFile,
+            trustBundleOverSystem: context.trustBundleOverSystem,
+          }
+        : undefined,
     environment: spec.env ?? {},
+    readOnlyMounts: spec.readOnlyMounts,
     command: request.command,
     commandArguments: request.args ?? [],
     workingDirectory: request.cwd ?? '.',

@@ -4,7 +4,8 @@
 import { posix } from 'node:path';
 import { BASE_ENVIRONMENT, SANDBOX_USER } from '../bubblewrap/bubblewrap-arguments.ts';
 import { bridgeProcessCount, buildBridgeSupervisor, buildBridgeWait, EGRESS_SOCKET_DIRECTORY } from '../egress/egress-bridge.ts';
-import { WORKSPACE_PATH } from '../sandbox.ts';
+import { SANDBOX_TRUST_BUNDLE, SYSTEM_TRUST_BUNDLE } from '../egress/egress-tls.ts';
+import { checkReadOnlyMount, WORKSPACE_PATH, type ReadOnlyMount } from '../sandbox.ts';
 
 /**
  * Image references as Docker prints them (`name:tag`, `registry:5000/team/name@sha256:…`, an image
@@ -29,6 +30,8 @@ export interface ContainerConfigInput {
   image: string;
   /** Host directory bind-mounted read-write at /workspace; absent only for the backend's self-check. */
   workspaceDir?: string;
+  /** Host directories bind-mounted read-only (SandboxSpec.readOnlyMounts: the deployment's skills at /skills). */
+  readOnlyMounts?: readonly ReadOnlyMount[] | undefined;
   network: boolean;
   deploymentId: string;
   /** `uid:gid` the container's processes run as. Never 0. */
@@ -39,7 +42,7 @@ export interface ContainerConfigInput {
    * A network allowlist (`network` false): the host directory of the egress proxy's socket, mounted
    * read-only at /run/herm-egress, and the allowlist, for the bridge the container's main process runs.
    */
-  egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
+  egress?: { socketDirectory: string; allow: readonly string[]; trustBundle?: string | undefined } | undefined;
   /** CPU, memory and process limits of the whole container, shared by its commands. */
   limits?: ContainerLimits;
   /** The engine behind the API (DockerApi.engine); default docker. */
@@ -82,8 +85,16 @@ export function buildContainerConfig(input: ContainerConfigInput): Record<string
     HostConfig: {
       Mounts: [
         ...(input.workspaceDir ? [{ Type: 'bind', Source: input.workspaceDir, Target: WORKSPACE_PATH, ReadOnly: false }] : []),
+        ...(input.readOnlyMounts ?? []).map((mount) => {
+          checkReadOnlyMount(mount);
+          return { Type: 'bind', Source: mount.hostPath, Target: mount.sandboxPath, ReadOnly: true };
+        }),
         // The directory, not the socket: a proxy restarted after idling makes a new socket in it.
         ...(egress ? [{ Type: 'bind', Source: egress.socketDirectory, Target: EGRESS_SOCKET_DIRECTORY, ReadOnly: true }] : []),
+        // The system's CAs and the egress proxy's (egress-tls.ts), over the image's bundle.
+        ...(egress?.trustBundle
+          ? [SANDBOX_TRUST_BUNDLE, SYSTEM_TRUST_BUNDLE].map((target) => ({ Type: 'bind', Source: egress.trustBundle, Target: target, ReadOnly: true }))
+          : []),
       ],
       NetworkMode: input.network ? 'bridge' : 'none',
       // No capabilities, no way to gain any (setuid binaries of the image included), and nothing of

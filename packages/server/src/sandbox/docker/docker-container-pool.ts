@@ -6,15 +6,18 @@ import { lstat, lchown, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildContainerConfig, type ContainerLimits } from './docker-container-config.ts';
 import { DockerApiError, type DockerApi } from './docker-api.ts';
+import type { ReadOnlyMount } from '../sandbox.ts';
 
 export interface ContainerKey {
   deploymentId: string;
   image: string;
   network: boolean;
   /** A network allowlist and its proxy's socket directory: a changed allowlist gets a new container. */
-  egress?: { socketDirectory: string; allow: readonly string[] } | undefined;
+  egress?: { socketDirectory: string; allow: readonly string[]; trustBundle?: string | undefined } | undefined;
   /** Absent only for the backend's self-check container. */
   workspaceDir?: string;
+  /** Read-only bind mounts (the deployment's skills): part of the container's identity. */
+  readOnlyMounts?: readonly ReadOnlyMount[] | undefined;
   /** Part of the container's identity: changed limits get a new container. */
   limits?: ContainerLimits;
 }

@@ -23,6 +23,8 @@ import { execResult, limitExceeded } from '../limits/command-limits.ts';
 import { createWorkspaceQuotas, type WorkspaceQuotas } from '../limits/workspace-quotas.ts';
 import { checkedEgressNetwork, EGRESS_ENVIRONMENT } from '../egress/egress-bridge.ts';
 import { createEgressProxies, type EgressProxies } from '../egress/egress-proxy.ts';
+import type { EgressSecrets } from '../egress/egress-secrets.ts';
+import { TRUST_ENVIRONMENT } from '../egress/egress-tls.ts';
 import { isReservedEnvironmentName } from '../reserved-environment.ts';
 import {
   effectiveLimits,
@@ -55,6 +57,8 @@ export interface DockerBackendOptions {
   logger?: SandboxLogger & Partial<ContainerPoolLogger>;
   /** Disk quotas of workspaces; default: the backend's own. */
   workspaceQuotas?: WorkspaceQuotas;
+  /** Connector secrets the egress proxy puts into requests to their hosts (egress-secrets.ts); none without it. */
+  egressSecrets?: EgressSecrets;
 }
 
 export interface DockerBackend extends SandboxBackend {
@@ -114,7 +118,10 @@ export function createDockerBackend(options: DockerBackendOptions): DockerBacken
     containerCounters: new Map(),
     workspaceQuotas: options.workspaceQuotas ?? createWorkspaceQuotas(options.logger ? { logger: options.logger } : {}),
     // The egress proxies of deployments with a network allowlist, started on their first command.
-    egressProxies: createEgressProxies(options.logger ? { logger: options.logger } : {}),
+    egressProxies: createEgressProxies({
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.egressSecrets ? { secrets: options.egressSecrets } : {}),
+    }),
   };
   return {
     type: 'docker',
@@ -167,7 +174,8 @@ function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
   const frozenSpec: SandboxSpec = Object.freeze({ ...spec, env: Object.freeze({ ...spec.env }), ...(network ? { network } : {}) });
   const limits = effectiveLimits(context.limits, spec);
   // With an allowlist, the proxy variables come after the connector variables, so they always point at the bridge.
-  const environment = allow ? { ...frozenSpec.env, ...EGRESS_ENVIRONMENT } : (frozenSpec.env ?? {});
+  const trustBundle = allow ? context.egressSecrets?.tls.trustBundleFile : undefined;
+  const environment = allow ? { ...frozenSpec.env, ...EGRESS_ENVIRONMENT, ...(trustBundle ? TRUST_ENVIRONMENT : {}) } : (frozenSpec.env ?? {});
   const wrapper = buildExecWrapper(
     DROPPED_VARIABLES.filter((name) => !(name in environment)),
     allow,
@@ -177,6 +185,7 @@ function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
     image: spec.image ?? context.image,
     network: spec.network === true,
     workspaceDir: spec.workspaceDir,
+    ...(spec.readOnlyMounts?.length ? { readOnlyMounts: spec.readOnlyMounts } : {}),
     limits: { cpus: limits.cpus, memoryBytes: limits.memoryBytes, maxProcesses: limits.maxProcesses },
   };
   return {
@@ -188,7 +197,7 @@ function openDockerSandbox(spec: SandboxSpec, context: DockerContext): Sandbox {
       request.signal?.throwIfAborted();
       const egress = await context.egressProxies.acquire(spec.deploymentId, allow, network?.internal);
       try {
-        const egressKey: ContainerKey = { ...key, egress: { socketDirectory: egress.socketDirectory, allow } };
+        const egressKey: ContainerKey = { ...key, egress: { socketDirectory: egress.socketDirectory, allow, ...(trustBundle ? { trustBundle } : {}) } };
         return await execInContainer(egressKey, environment, wrapper, request, { ...context, limits });
       } finally {
         egress.release();

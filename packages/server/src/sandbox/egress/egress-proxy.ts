@@ -8,6 +8,15 @@
 // connection goes to exactly an address that was checked: neither the Herm server, nor other host
 // services, nor the private network are reachable by literal, by name, or by DNS rebinding.
 //
+// Secrets (egress-secrets.ts): a destination that one of the deployment's secrets is bound to is not tunnelled
+// blindly: the proxy answers the CONNECT itself, terminates the sandbox's TLS with a certificate of its own CA
+// (egress-tls.ts), replaces the secrets' placeholders in each request's headers and target, and sends it on over
+// its own TLS connection, verified against the system's CAs; what the host answers comes back with any value it
+// echoes turned into the placeholder again (compressed answers decompressed for that). Inside such a tunnel a request
+// names only the CONNECT's host (origin-form target), and goes without forwarding headers. Plain-HTTP requests get
+// values only to operator-opened internal destinations, never on port 443. Every other destination is tunnelled or
+// forwarded untouched.
+//
 // Proxies start on a deployment's first command and stop after `idleMs` without one; their sockets live
 // in a private directory (mode 0711, not listable) removed when the backend closes.
 import { createHash } from 'node:crypto';
@@ -15,12 +24,25 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { hostAddresses, isInternalAddress } from '../../net/address-policy.ts';
+import type { NamedSecretValue } from '../../secrets/secret-redactor.ts';
 import { matchAllowList, parseAllowList, type AllowEntry } from './egress-allowlist.ts';
 import { EGRESS_SOCKET_NAME } from './egress-bridge.ts';
+import {
+  bindingsFor,
+  responseBodyScrubber,
+  scrubResponseHeaders,
+  substitute,
+  substitutedBasicCredentials,
+  substituteHeaders,
+  type EgressSecrets,
+  type SecretBinding,
+} from './egress-secrets.ts';
 import { InternalDestinationSet } from './internal-destinations.ts';
 
 export interface EgressLogger {
@@ -40,6 +62,8 @@ export interface EgressProxiesOptions {
   lookup?: EgressLookup;
   /** Owner of the socket directories and sockets (the bubblewrap backend's hostUser). */
   owner?: { uid: number; gid: number };
+  /** The deployments' secrets bound to hosts, and the TLS to reach those hosts; without it, nothing is substituted. */
+  secrets?: EgressSecrets;
 }
 
 /** A running proxy, held while a command that may use it runs. */
@@ -81,6 +105,13 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
+
+// Request headers that name another host, client or URL than the request's own: front ends route or rewrite by
+// them. Never sent to a host a secret is bound to (docs/secrets.md).
+const ROUTING_HEADERS = ['forwarded', 'x-forwarded-host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-server', 'x-original-url', 'x-rewrite-url', 'x-host', 'x-http-host'];
+
+// Content encodings the proxy undoes to scrub an answer from a bound host (content-encoding tokens).
+const DECODERS: Record<string, () => Duplex> = { gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress };
 
 interface ProxyEntry {
   key: string;
@@ -141,7 +172,15 @@ export function createEgressProxies(options: EgressProxiesOptions = {}): EgressP
 
   const start = (key: string, deploymentId: string, directory: string, entries: AllowEntry[], internal: InternalDestinationSet): ProxyEntry => {
     const sockets = new Set<Duplex>();
-    const server = createEgressServer({ deploymentId, entries, internal, lookup, sockets, ...(options.logger ? { logger: options.logger } : {}) });
+    const server = createEgressServer({
+      deploymentId,
+      entries,
+      internal,
+      lookup,
+      sockets,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.secrets ? { secrets: options.secrets } : {}),
+    });
     const entry: ProxyEntry = { key, deploymentId, directory, server, listening: Promise.resolve(), active: 0, idleTimer: undefined, sockets };
     entry.listening = (async () => {
       await closing.get(key);
@@ -234,6 +273,8 @@ interface EgressServerOptions {
   logger?: EgressLogger;
   /** Every client and upstream socket, so stopping the proxy ends its tunnels too. */
   sockets: Set<Duplex>;
+  /** Secrets to put into requests to the hosts they are bound to. */
+  secrets?: EgressSecrets;
 }
 
 /** Why a destination was refused or could not be reached; `status` is what the client is told. */
@@ -279,6 +320,7 @@ async function tunnel(request: IncomingMessage, client: Duplex, head: Buffer, op
   client.on('error', () => {});
   const target = parseAuthority(request.url ?? '');
   if (!target) throw new EgressRefusal(400, `CONNECT needs host:port, got ${JSON.stringify(request.url)}`);
+  if ((await boundSecrets(options, target.host, target.port)).length > 0) return intercept(target, client, head, options, track);
   const upstream = await openUpstream(target.host, target.port, options, 'CONNECT');
   track(upstream);
   if (client.destroyed) {
@@ -301,6 +343,12 @@ async function forwardRequest(
   track: (socket: Duplex) => void,
 ): Promise<void> {
   let url: URL;
+  // Only ASCII, not percent-encoded, in the host: the URL parser decodes and maps other characters of a host name
+  // (IDNA), so `slac%E2%84%AA.com` would become slack.com.
+  const rawHost = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(request.url ?? '')?.[1] ?? '';
+  if (!isAscii(request.url ?? '') || rawHost.includes('%')) {
+    throw new EgressRefusal(400, 'the URL must be ASCII, its host not percent-encoded (a host name with other characters goes in its punycode form, xn--)');
+  }
   try {
     url = new URL(request.url ?? '');
   } catch {
@@ -309,32 +357,231 @@ async function forwardRequest(
   if (url.protocol !== 'http:') throw new EgressRefusal(400, `only http:// URLs are forwarded; ${url.protocol}// goes through CONNECT (HTTPS_PROXY)`);
   const port = url.port === '' ? 80 : Number(url.port);
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const bindings = await boundSecrets(options, host, port, true);
   const socket = await openUpstream(host, port, options, request.method ?? 'GET');
   track(socket);
-  const headers: OutgoingHttpHeaders = {};
+  // The Host header always names the URL's host, so a request cannot ask the allowed server for another site.
+  await relayRequest(request, response, socket, url.host, `${url.pathname}${url.search}`, bindings, options);
+}
+
+/**
+ * Sends `request` on `socket` (a connection to the destination `authority`, already checked) and its answer back,
+ * with the placeholders of `bindings` replaced in the target and the headers.
+ */
+async function relayRequest(
+  request: IncomingMessage,
+  response: ServerResponse,
+  socket: Duplex,
+  authority: string,
+  target: string,
+  bindings: readonly SecretBinding[],
+  options: EgressServerOptions,
+): Promise<void> {
+  let headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
   }
-  // The Host header always names the URL's host, so a request cannot ask the allowed server for another site.
-  headers['host'] = url.host;
+  let path = target;
+  let sent: NamedSecretValue[] = [];
+  let used: SecretBinding[] = [];
+  if (bindings.length > 0) {
+    // To a bound host, the request names no other host, client or URL than its own (a front end could route it there).
+    for (const name of ROUTING_HEADERS) delete headers[name];
+    const original = JSON.stringify(headers);
+    // Names only, never values: which secrets this request carried.
+    used = bindings.filter((binding) => substitute(target, [binding]) !== target || JSON.stringify(substituteHeaders(headers, [binding])) !== original);
+    const before = headers;
+    headers = substituteHeaders(headers, bindings);
+    sent = substitutedBasicCredentials(before, headers, bindings);
+    path = substitute(target, bindings);
+    // An answer the proxy can read, so that a value the host echoes back goes into the sandbox as the placeholder.
+    headers['accept-encoding'] = 'identity';
+    if (used.length > 0) {
+      // A part of the answer could cut an echoed value in two where no scrubber sees it whole.
+      delete headers['range'];
+      delete headers['if-range'];
+      options.logger?.debug({ deploymentId: options.deploymentId, destination: authority, secrets: used.map((binding) => binding.name) }, 'egress secrets substituted');
+    }
+  }
+  headers['host'] = authority;
   headers['connection'] = 'close';
   await new Promise<void>((resolve, reject) => {
     const upstream = httpRequest(
-      { createConnection: () => socket, method: request.method, path: `${url.pathname}${url.search}`, headers, setHost: false },
+      { createConnection: () => socket as Socket, method: request.method, path, headers, setHost: false },
       (upstreamResponse) => {
-        const responseHeaders: OutgoingHttpHeaders = {};
+        let responseHeaders: OutgoingHttpHeaders = {};
         for (const [name, value] of Object.entries(upstreamResponse.headers)) {
           if (value !== undefined && !HOP_BY_HOP.has(name)) responseHeaders[name] = value;
         }
-        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
-        upstreamResponse.pipe(response);
+        const status = upstreamResponse.statusCode ?? 502;
+        // From a bound host: values it echoes go back as placeholders, in the headers and in the body (which then
+        // changes length). A body the host compressed anyway (gzip, deflate, br) is decompressed, scrubbed and sent
+        // uncompressed; one in another encoding, answering a request that carried a value, is refused (docs/secrets.md).
+        const encoding = String(upstreamResponse.headers['content-encoding'] ?? 'identity')
+          .trim()
+          .toLowerCase();
+        const hasBody = request.method !== 'HEAD' && status !== 204 && status !== 304;
+        const decoder = encoding === 'identity' || encoding === '' ? undefined : DECODERS[encoding];
+        const scrubBody = bindings.length > 0 && hasBody && (encoding === 'identity' || encoding === '' || decoder !== undefined);
+        if (bindings.length > 0 && hasBody && !scrubBody && used.length > 0) {
+          upstreamResponse.destroy();
+          reject(new EgressRefusal(502, `${authority} answered in a content encoding the proxy cannot read (${encoding}), so a value it echoes could not be replaced by its placeholder; the answer was withheld`));
+          return;
+        }
+        if (bindings.length > 0) responseHeaders = scrubResponseHeaders(responseHeaders, bindings, sent);
+        if (scrubBody) {
+          delete responseHeaders['content-length'];
+          if (decoder) delete responseHeaders['content-encoding'];
+        }
+        response.writeHead(status, upstreamResponse.statusMessage, responseHeaders);
+        if (scrubBody) {
+          const scrubber = responseBodyScrubber(bindings, sent);
+          if (decoder) {
+            const decoding = decoder();
+            decoding.once('error', (error) => {
+              upstreamResponse.destroy();
+              response.destroy();
+              reject(error);
+            });
+            upstreamResponse.pipe(decoding).pipe(scrubber).pipe(response);
+          } else {
+            upstreamResponse.pipe(scrubber).pipe(response);
+          }
+        } else {
+          upstreamResponse.pipe(response);
+        }
         upstreamResponse.once('end', resolve);
         upstreamResponse.once('error', reject);
       },
     );
-    upstream.once('error', (error) => reject(new EgressRefusal(502, `the request to ${url.host} failed: ${error.message}`)));
+    upstream.once('error', (error) => reject(new EgressRefusal(502, `the request to ${authority} failed: ${error.message}`)));
     response.once('close', () => upstream.destroy());
     request.pipe(upstream);
+  });
+}
+
+/**
+ * The deployment's secrets bound to `host:port` (over plain HTTP: by entries naming the port, see bindingsFor); none
+ * without secrets. A failed lookup refuses the request.
+ */
+async function boundSecrets(options: EgressServerOptions, host: string, port: number, plain = false): Promise<SecretBinding[]> {
+  if (!options.secrets) return [];
+  let bindings: readonly SecretBinding[];
+  try {
+    bindings = await options.secrets.bindings(options.deploymentId);
+  } catch (error) {
+    options.logger?.warn({ deploymentId: options.deploymentId, err: error }, "egress: could not read the deployment's secrets");
+    throw new EgressRefusal(502, "could not read the deployment's secrets; try again");
+  }
+  // In cleartext, a value goes only to a destination the operator opened (HERM_SANDBOX_INTERNAL_DESTINATIONS: a
+  // service on this machine or its private network), never to port 443, never to a public host (docs/secrets.md).
+  if (plain && (port === 443 || options.internal?.allows(host, port) !== true)) return [];
+  return bindingsFor(bindings, host, port, plain);
+}
+
+/**
+ * CONNECT to a host a secret is bound to: checked like any tunnel, then answered by the proxy itself. A client that
+ * starts TLS (the usual case: https://) gets a certificate for the host from the proxy's CA, and each of its
+ * requests goes on over a new TLS connection to the host, verified against the system's CAs (and
+ * HERM_EGRESS_CA_CERTS); one that speaks plain HTTP in the tunnel (the sandbox's loopback forwards of
+ * `localhost:port` entries do) gets plain HTTP. Either way, with the placeholders replaced (relayRequest), and
+ * HTTP/1.1 only.
+ */
+async function intercept(target: { host: string; port: number }, client: Duplex, head: Buffer, options: EgressServerOptions, track: (socket: Duplex) => void): Promise<void> {
+  const secrets = options.secrets!;
+  // The policy (allowlist, internal addresses) is checked before the tunnel is answered, as for any CONNECT; the
+  // connection made for it serves the first request.
+  let spare: Socket | undefined = await openUpstream(target.host, target.port, options, 'CONNECT');
+  track(spare);
+  if (client.destroyed) {
+    spare.destroy();
+    return;
+  }
+  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.length > 0) client.unshift(head);
+  const first = await peekFirstByte(client);
+  if (first === undefined) {
+    spare.destroy();
+    client.destroy();
+    return;
+  }
+  // 0x16: a TLS handshake record (the ClientHello).
+  const tls = first === 0x16;
+  const display = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
+  const authority = target.port === (tls ? 443 : 80) ? display : `${display}:${target.port}`;
+  let socket: Duplex = client;
+  if (tls) {
+    const secure = new TLSSocket(client as Socket, { isServer: true, secureContext: secrets.tls.secureContext(target.host), ALPNProtocols: ['http/1.1'] });
+    secure.on('error', (error) => {
+      options.logger?.debug({ deploymentId: options.deploymentId, destination: authority, err: error.message }, 'egress: TLS with the sandbox failed');
+      secure.destroy();
+    });
+    track(secure);
+    socket = secure;
+  }
+  const inner = createServer({ keepAliveTimeout: 5_000 });
+  inner.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    void (async () => {
+      // Checked before anything is sent: the request names the CONNECT's host, never another one.
+      const path = originFormTarget(request, target, tls);
+      const bindings = await boundSecrets(options, target.host, target.port, !tls);
+      let upstream: Duplex | undefined = spare;
+      spare = undefined;
+      upstream ??= await openUpstream(target.host, target.port, options, request.method ?? 'GET');
+      track(upstream);
+      if (tls) {
+        upstream = tlsConnect({
+          socket: upstream as Socket,
+          host: target.host,
+          ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
+          secureContext: secrets.tls.upstreamContext(),
+          ALPNProtocols: ['http/1.1'],
+        });
+        track(upstream);
+      }
+      await relayRequest(request, response, upstream, authority, path, bindings, options);
+    })().catch((error: unknown) => {
+      const refusal = toRefusal(error);
+      if (!response.headersSent) sendError(response, refusal);
+      else response.destroy();
+    });
+  });
+  inner.on('upgrade', (_request: IncomingMessage, upgraded: Duplex) => {
+    upgraded.end(
+      rawResponse(501, 'protocol upgrades (WebSocket) are not supported to a host a secret is bound to; the secret is substituted in plain HTTP/1.1 requests only'),
+    );
+  });
+  inner.on('clientError', (_error, errored) => {
+    if (errored.writable) errored.end(rawResponse(400, 'malformed request'));
+    else errored.destroy();
+  });
+  socket.once('close', () => {
+    spare?.destroy();
+    inner.close();
+  });
+  inner.emit('connection', socket);
+}
+
+/** The first byte the client sends, left unread; undefined when it ends first. */
+function peekFirstByte(socket: Duplex): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const done = (value: number | undefined): void => {
+      socket.off('readable', onReadable);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      resolve(value);
+    };
+    const onReadable = (): void => {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk === null || chunk.length === 0) return;
+      socket.unshift(chunk);
+      done(chunk[0]);
+    };
+    const onEnd = (): void => done(undefined);
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    onReadable();
   });
 }
 
@@ -409,16 +656,53 @@ function connectTo(address: string, port: number): Promise<Socket> {
 
 /** `host:port` or `[v6]:port`, as CONNECT names its target. */
 function parseAuthority(authority: string): { host: string; port: number } | undefined {
+  // ASCII only: a host is matched after lower-casing, which maps some other characters onto ASCII letters (K, U+212A).
+  if (!isAscii(authority)) return undefined;
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(authority);
   if (!match) return undefined;
   return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+}
+
+function isAscii(text: string): boolean {
+  return /^[\x21-\x7e]*$/.test(text);
+}
+
+/**
+ * The target of a request inside an intercepted CONNECT, in origin form (`/path?query`, or `*` for OPTIONS). An
+ * absolute-form target (`https://host/path`) is accepted only when it names exactly the CONNECT's host and port (and
+ * the tunnel's scheme), and is rewritten to origin form: many front ends route by an absolute URI, and a secret must
+ * not reach another host through a bound one. Anything else is a 400, and nothing is sent.
+ */
+function originFormTarget(request: IncomingMessage, target: { host: string; port: number }, tls: boolean): string {
+  const raw = request.url ?? '';
+  if (raw.startsWith('/')) return raw;
+  if (raw === '*' && request.method === 'OPTIONS') return raw;
+  const refuse = (): never => {
+    throw new EgressRefusal(
+      400,
+      `inside a tunnel to ${target.host}:${target.port}, a request's target must be a path (/path) or a URL of that same host and port, got ${JSON.stringify(raw.slice(0, 200))}`,
+    );
+  };
+  if (!isAscii(raw) || (/^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(raw)?.[1] ?? '').includes('%')) refuse();
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return refuse();
+  }
+  if (url.protocol !== (tls ? 'https:' : 'http:') || url.username !== '' || url.password !== '') refuse();
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? (tls ? 443 : 80) : Number(url.port);
+  const expected = target.host.toLowerCase().replace(/\.$/, '');
+  if (host.replace(/\.$/, '') !== expected || port !== target.port) refuse();
+  return `${url.pathname}${url.search}`;
 }
 
 function toRefusal(error: unknown): EgressRefusal {
   return error instanceof EgressRefusal ? error : new EgressRefusal(502, (error as Error)?.message ?? String(error));
 }
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 501: 'Not Implemented', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 
 function bodyOf(message: string): string {
   return `Herm egress proxy: ${message}\n`;
