@@ -2,7 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AccountAdministration, COMMAND_LINE_ACTOR, DEFAULT_ACCOUNT_ID, ListenError, loadConfig, openStore, parseAllowEntry, SCOPES, SecretCipher, startServer, ConfigError } from '@herm/server';
 import { CliError, EXIT, reportError, UsageError, type ErrorContext } from './cli-errors.ts';
-import { accountsCommand, auditLogCommand, keysApiCommand } from './commands/admin.ts';
+import { accountsCommand, auditLogCommand, budgetsCommand, keysApiCommand, QUOTA_FLAGS } from './commands/admin.ts';
 import { CLIENT_OPTIONS, createClient, deploymentsCommand, eventsTailCommand, filesCommand, resolveBaseURL, threadsCommand } from './commands/api.ts';
 
 const API_ENV = `Options for commands that talk to the API:
@@ -18,7 +18,9 @@ Commands:
   serve                               Start the server (embedded SQLite + bubblewrap unless DATABASE_URL is set)
   keys create|list|revoke             Manage API keys (on the local data directory, or --api: through the API)
   accounts create|list|get|rename     Manage accounts through the API (admin key)
-  audit-log                           List the audit log of accounts and keys through the API (admin key)
+  accounts quotas <account_id>        Set an account's quotas through the API (admin key)
+  budgets list|set|delete             Manage credit budgets through the API (admin key)
+  audit-log                           List the audit log of accounts, keys and budgets through the API (admin key)
   secrets create                      Register a connector secret (on the local data directory)
   deployments list|get|create|delete  Manage deployments
   threads list|get                    List a deployment's threads, show one with its messages
@@ -57,13 +59,14 @@ Creates an API key and prints its secret once on stdout. Scopes: ${SCOPES.join('
 
 Lists keys: id, account, hint, scopes, state, name (tab-separated); --json: one JSON object per key.`,
   'keys revoke': `Usage: herm keys revoke <key_id> [--api] [--json]`,
-  accounts: `Usage: herm accounts <create|list|get|rename> [options]
+  accounts: `Usage: herm accounts <create|list|get|rename|quotas> [options]
 
 Commands:
   create --name N                  Create an account; prints its acct_… id
   list                             List accounts: id, name, created (tab-separated)
   get <account_id>                 Show an account
   rename <account_id> --name N     Rename an account
+  quotas <account_id> [--deployments N] [--concurrent-runs N] …   Set an account's quotas; prints those in force
 
 Through the API with an admin-scoped key; issue an account keys with: herm keys create --api --account acct_… --scopes …
 
@@ -80,10 +83,43 @@ ${API_ENV}`,
   'accounts rename': `Usage: herm accounts rename <account_id> --name N [--json]
 
 ${API_ENV}`,
+  'accounts quotas': `Usage: herm accounts quotas <account_id> [--deployments N] [--concurrent-runs N] [--runs-per-minute N]
+                           [--requests-per-second N] [--sse-streams N] [--workspace-bytes N] [--json]
+
+Sets the account's own quotas given (N: a whole number, 0 for no limit; "default": back to the server's
+HERM_QUOTA_* / HERM_RATE_LIMIT_RPS), then prints the quotas in force: name, value (tab-separated); --json: the
+account. With no quota flag it only prints them. Each change lands in the audit log (account.updated).
+
+${API_ENV}`,
+  budgets: `Usage: herm budgets <list|set|delete> [options]
+
+Commands:
+  list [--account acct_…]                                          List budgets: account, customer (- for the
+                                                                   account's own), credits, spent, remaining, state
+  set --credits N [--account acct_…] [--customer ID] [--reset-spent]   Grant credits (top up by raising N)
+  delete [--account acct_…] [--customer ID]                        Remove a budget: its usage is no longer limited
+
+Credit budgets (usage priced by HERM_MODEL_PRICES) through the API with an admin-scoped key; the account defaults
+to the key's own, no --customer means the account's own budget. Setting and removing one lands in the audit log
+(budget.set, budget.deleted).
+
+${API_ENV}`,
+  'budgets list': `Usage: herm budgets list [--account acct_…] [--json]
+
+${API_ENV}`,
+  'budgets set': `Usage: herm budgets set --credits N [--account acct_…] [--customer ID] [--reset-spent] [--json]
+
+Sets a budget's credits (creating it with nothing spent); --reset-spent counts what is spent from zero again.
+
+${API_ENV}`,
+  'budgets delete': `Usage: herm budgets delete [--account acct_…] [--customer ID] [--json]
+
+${API_ENV}`,
   'audit-log': `Usage: herm audit-log [--action A] [--target ID] [--account acct_…] [--json]
 
 Lists the audit log, newest first: time, action, target, actor (key id, or cli), summary (tab-separated).
-Actions: account.created, account.updated, key.created, key.revoked. Through the API with an admin-scoped key.
+Actions: account.created, account.updated, key.created, key.revoked, budget.set, budget.deleted. Through the API
+with an admin-scoped key.
 
 ${API_ENV}`,
   secrets: `Usage: herm secrets create --name N [--value V] [--allowed-hosts H,H] [--account acct_…] [--json]
@@ -174,7 +210,8 @@ ${API_ENV}`,
 
 const SUBCOMMANDS: Record<string, string[]> = {
   keys: ['create', 'list', 'revoke'],
-  accounts: ['create', 'list', 'get', 'rename'],
+  accounts: ['create', 'list', 'get', 'rename', 'quotas'],
+  budgets: ['list', 'set', 'delete'],
   secrets: ['create'],
   deployments: ['list', 'get', 'create', 'delete'],
   threads: ['list', 'get'],
@@ -372,12 +409,27 @@ async function apiCommand(path: string, args: string[], context: ErrorContext): 
       return Buffer.concat(chunks);
     };
     await filesCommand(createClient(values), { action: action!, positionals, values, readStdin: readAll });
-  } else if (command === 'accounts' || command === 'audit-log') {
+  } else if ((command === 'accounts' && action !== 'quotas') || command === 'audit-log') {
     const { values, positionals } = parse(`herm ${path}`, args, { ...CLIENT_OPTIONS, name: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, account: { type: 'string' } });
     context.baseURL = resolveBaseURL(values);
     const client = createClient(values);
     if (command === 'accounts') await accountsCommand(client, { action: action!, positionals, values });
     else await auditLogCommand(client, { action: 'list', positionals, values });
+  } else if (command === 'accounts' && action === 'quotas') {
+    const quotaOptions = Object.fromEntries(QUOTA_FLAGS.map((name) => [name.replaceAll('_', '-'), { type: 'string' as const }]));
+    const { values, positionals } = parse(`herm ${path}`, args, { ...CLIENT_OPTIONS, ...quotaOptions });
+    context.baseURL = resolveBaseURL(values);
+    await accountsCommand(createClient(values), { action: action, positionals, values });
+  } else if (command === 'budgets') {
+    const { values, positionals } = parse(`herm ${path}`, args, {
+      ...CLIENT_OPTIONS,
+      account: { type: 'string' },
+      customer: { type: 'string' },
+      credits: { type: 'string' },
+      'reset-spent': { type: 'boolean' },
+    });
+    context.baseURL = resolveBaseURL(values);
+    await budgetsCommand(createClient(values), { action: action!, positionals, values });
   } else if (command === 'chat') {
     const { values, positionals } = parse('herm chat', args, { ...CLIENT_OPTIONS, thread: { type: 'string' } });
     const deploymentId = positionals[0];

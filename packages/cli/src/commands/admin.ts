@@ -1,4 +1,5 @@
-// Administration through the API with an admin-scoped key: `herm accounts`, `herm keys … --api`, `herm audit-log`.
+// Administration through the API with an admin-scoped key: `herm accounts`, `herm keys … --api`, `herm budgets`,
+// `herm audit-log`.
 // Same output shapes as the local `herm keys` (tab-separated for people, one JSON object a line with --json), so a
 // script can move from the database to the API by adding --api.
 import type Herm from 'herm';
@@ -12,6 +13,11 @@ export interface AdminFlags {
   'new-account'?: string | undefined;
   action?: string | undefined;
   target?: string | undefined;
+  customer?: string | undefined;
+  credits?: string | undefined;
+  'reset-spent'?: boolean | undefined;
+  /** Quota flags (`--concurrent-runs N`, …): a whole number, or `default`. */
+  [quota: string]: string | boolean | undefined;
 }
 
 export interface AdminArgs {
@@ -30,7 +36,7 @@ function requireId(positionals: string[], command: string, what: string): string
   return id;
 }
 
-/** `herm accounts create|list|get|rename`. */
+/** `herm accounts create|list|get|rename|quotas`. */
 export async function accountsCommand(client: Herm, { action, positionals, values }: AdminArgs): Promise<void> {
   if (action === 'create') {
     if (!values.name) throw new UsageError('--name is required', 'herm accounts create');
@@ -48,6 +54,57 @@ export async function accountsCommand(client: Herm, { action, positionals, value
     if (!values.name) throw new UsageError('--name is required', 'herm accounts rename');
     const account = await client.accounts.update(id, { name: values.name });
     out(values.json ? JSON.stringify(account) : `${account.account_id}\t${account.name}`);
+  } else if (action === 'quotas') {
+    await quotasCommand(client, positionals, values);
+  }
+}
+
+/** The quotas `herm accounts quotas` sets, as flags: --deployments, --concurrent-runs, … (the API's names, dashed). */
+export const QUOTA_FLAGS = ['deployments', 'concurrent_runs', 'runs_per_minute', 'requests_per_second', 'sse_streams', 'workspace_bytes'] as const;
+
+const quotaFlag = (name: string) => name.replaceAll('_', '-');
+
+/** The quota flags given: a whole number sets one (0: no limit), `default` goes back to the server's default (null). */
+function quotaPatch(values: AdminFlags): Record<string, number | null> {
+  const patch: Record<string, number | null> = {};
+  for (const name of QUOTA_FLAGS) {
+    const value = values[quotaFlag(name)];
+    if (typeof value !== 'string') continue;
+    if (value === 'default') patch[name] = null;
+    else if (/^\d+$/.test(value) && Number.isSafeInteger(Number(value))) patch[name] = Number(value);
+    else throw new UsageError(`--${quotaFlag(name)} must be a whole number (0: no limit) or "default", not "${value}"`, 'herm accounts quotas');
+  }
+  return patch;
+}
+
+/** `herm accounts quotas <account_id> [--deployments N] …`: sets the quotas given, then prints those in force. */
+async function quotasCommand(client: Herm, positionals: string[], values: AdminFlags): Promise<void> {
+  const id = requireId(positionals, 'herm accounts quotas', 'account_id');
+  const patch = quotaPatch(values);
+  const account = Object.keys(patch).length > 0 ? await client.accounts.update(id, { quotas: patch }) : await client.accounts.get(id);
+  if (values.json) out(JSON.stringify(account));
+  else for (const [name, value] of Object.entries(account.quotas)) out(`${name}\t${value}`);
+}
+
+/** `herm budgets list|set|delete`: credit budgets through /v1/budgets. */
+export async function budgetsCommand(client: Herm, { action, values }: AdminArgs): Promise<void> {
+  const row = (budget: { account_id: string; customer_id: string | null; credits: number; spent: number; remaining: number; exhausted: boolean }) =>
+    `${budget.account_id}\t${budget.customer_id ?? '-'}\t${budget.credits}\t${budget.spent}\t${budget.remaining}\t${budget.exhausted ? 'exhausted' : 'ok'}`;
+  const account = values.account ? { account_id: values.account } : {};
+  const customer = values.customer ? { customer_id: values.customer } : {};
+  if (action === 'list') {
+    for (const budget of (await client.usage.budgets.list(account)).data) out(values.json ? JSON.stringify(budget) : row(budget));
+  } else if (action === 'set') {
+    const credits = values.credits === undefined ? Number.NaN : Number(values.credits);
+    if (values.credits === undefined || values.credits.trim() === '' || !Number.isFinite(credits) || credits < 0) {
+      throw new UsageError('--credits is required, a number of 0 or more', 'herm budgets set');
+    }
+    const budget = await client.usage.budgets.set({ ...account, ...customer, credits, ...(values['reset-spent'] ? { reset_spent: true } : {}) });
+    out(values.json ? JSON.stringify(budget) : row(budget));
+  } else if (action === 'delete') {
+    const deleted = await client.usage.budgets.delete({ ...account, ...customer });
+    if (values.json) out(JSON.stringify(deleted));
+    else process.stderr.write(`Removed the budget of ${deleted.customer_id === null ? deleted.account_id : `${deleted.customer_id} (${deleted.account_id})`}\n`);
   }
 }
 

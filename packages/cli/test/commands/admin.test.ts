@@ -1,4 +1,4 @@
-// `herm accounts`, `herm keys … --api` and `herm audit-log` against a real server with its admin key; the local
+// `herm accounts` (quotas included), `herm budgets`, `herm keys … --api` and `herm audit-log` against a real server with its admin key; the local
 // `herm keys` (on the database) is audited too, with the command line as the actor.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -65,8 +65,54 @@ it('manages accounts and keys through the API and lists the audit log', async ()
   expect(refused.stderr).toContain('admin');
 });
 
+it('sets quotas and credit budgets through the API, each change in the audit log', async () => {
+  const account = JSON.parse((await cli(['accounts', 'create', '--name', 'Budgeted', '--json'])).stdout);
+  const quotas = await cli(['accounts', 'quotas', account.account_id, '--deployments', '3', '--concurrent-runs', '0']);
+  expect(quotas.code, quotas.stderr).toBe(0);
+  expect(quotas.stdout).toContain('deployments\t3\n');
+  expect(quotas.stdout).toContain('concurrent_runs\t0\n');
+  expect((await herm.request('GET', `/v1/accounts/${account.account_id}`)).body.quotas).toMatchObject({ deployments: 3, concurrent_runs: 0 });
+  const reset = await cli(['accounts', 'quotas', account.account_id, '--deployments', 'default', '--json']);
+  expect(reset.code, reset.stderr).toBe(0);
+  expect(JSON.parse(reset.stdout).quotas.deployments).toBe((await herm.request('GET', '/v1/accounts/acct_default')).body.quotas.deployments);
+  const badQuota = await cli(['accounts', 'quotas', account.account_id, '--deployments', 'many']);
+  expect(badQuota.code).toBe(2);
+  expect(badQuota.stderr).toContain('--deployments');
+
+  const set = await cli(['budgets', 'set', '--account', account.account_id, '--credits', '50', '--json']);
+  expect(set.code, set.stderr).toBe(0);
+  expect(JSON.parse(set.stdout)).toMatchObject({ account_id: account.account_id, customer_id: null, credits: 50, exhausted: false });
+  expect((await cli(['budgets', 'set', '--account', account.account_id, '--customer', 'cus_cli', '--credits', '5'])).stdout).toBe(
+    `${account.account_id}\tcus_cli\t5\t0\t5\tok\n`,
+  );
+  const listed = lines((await cli(['budgets', 'list', '--account', account.account_id, '--json'])).stdout);
+  expect(listed.map((budget) => [budget.customer_id, budget.credits])).toEqual([[null, 50], ['cus_cli', 5]]);
+  const deleted = await cli(['budgets', 'delete', '--account', account.account_id, '--customer', 'cus_cli']);
+  expect(deleted.code, deleted.stderr).toBe(0);
+  expect((await herm.request('GET', `/v1/budgets?account_id=${account.account_id}`)).body.data.map((budget: any) => budget.customer_id)).toEqual([null]);
+  const missing = await cli(['budgets', 'delete', '--account', account.account_id, '--customer', 'cus_cli']);
+  expect(missing.code).toBe(4);
+  expect((await cli(['budgets', 'set', '--credits', '-1'])).code).toBe(2);
+
+  const log = lines((await cli(['audit-log', '--account', account.account_id, '--json'])).stdout);
+  expect(log.map((entry) => [entry.action, entry.summary.customer_id ?? null])).toEqual([
+    ['budget.deleted', 'cus_cli'],
+    ['budget.set', 'cus_cli'],
+    ['budget.set', null],
+    ['account.updated', null],
+    ['account.updated', null],
+    ['account.created', null],
+  ]);
+  expect(log[3].summary.quotas.to).toEqual({ concurrent_runs: 0 });
+  expect(log[4].summary.quotas.to).toEqual({ deployments: 3, concurrent_runs: 0 });
+  expect((await cli(['audit-log', '--action', 'budget.set', '--account', account.account_id])).stdout.trimEnd().split('\n')).toHaveLength(2);
+});
+
 it('has help for every new command', async () => {
-  const topics = [['accounts'], ['accounts', 'create'], ['accounts', 'list'], ['accounts', 'get'], ['accounts', 'rename'], ['audit-log']];
+  const topics = [
+    ['accounts'], ['accounts', 'create'], ['accounts', 'list'], ['accounts', 'get'], ['accounts', 'rename'], ['accounts', 'quotas'],
+    ['budgets'], ['budgets', 'list'], ['budgets', 'set'], ['budgets', 'delete'], ['audit-log'],
+  ];
   const helps = await Promise.all(topics.map((words) => cli([...words, '--help'])));
   helps.forEach((help, index) => {
     expect(help.code, topics[index]!.join(' ')).toBe(0);

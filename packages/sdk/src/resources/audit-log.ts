@@ -2,7 +2,7 @@ import type { PagePromise } from '../core/pagination.ts';
 import type { RequestOptions } from '../core/request-options.ts';
 import { APIResource } from '../core/resource.ts';
 
-export type AuditAction = 'account.created' | 'account.updated' | 'key.created' | 'key.revoked';
+export type AuditAction = 'account.created' | 'account.updated' | 'key.created' | 'key.revoked' | 'budget.set' | 'budget.deleted';
 
 /** One administrative action: who, what, when, under which request; the summary never holds a secret. */
 export interface AuditEntry {

@@ -1,5 +1,5 @@
-// Accounts and API keys managed by an admin key (the /v1/accounts and /v1/keys routes, the CLI's --api mode through
-// them): each action and its audit entry commit in one transaction, so the log misses none. The entry's summary is
+// Accounts, API keys and credit budgets managed by an admin key (the /v1/accounts, /v1/keys and /v1/budgets routes,
+// the CLI's --api mode through them): each action and its audit entry commit in one transaction, so the log misses none. The entry's summary is
 // redacted: names, scopes and the key's hint, never its secret or hash.
 import type { AccountRecord, ApiKeyRecord } from '../store/accounts.ts';
 import { AccountRepository } from '../store/accounts.ts';
@@ -8,6 +8,7 @@ import type { Store } from '../store/store.ts';
 import type { Db } from '../store/database.ts';
 import type { QuotaService } from '../quotas/quota-service.ts';
 import type { QuotaOverridesPatch } from '../quotas/quota-settings.ts';
+import { UsageRepository, type BudgetRecord } from '../usage/usage-repository.ts';
 
 /** Who acts: the admin key of the request and the request's id, or the server's command line (keyId null). */
 export interface Actor {
@@ -100,6 +101,42 @@ export class AccountAdministration {
     });
     if (result) return { key: result, revoked: true };
     return already ? { key: already, revoked: false } : undefined;
+  }
+
+  /**
+   * Sets a credit budget of an account (customerId null: the account's own) and logs budget.set with the credits
+   * before (null: there was none) and after; undefined when there is no such account.
+   */
+  async setBudget(
+    actor: Actor,
+    input: { accountId: string; customerId: string | null; credits: number; resetSpent: boolean },
+  ): Promise<BudgetRecord | undefined> {
+    return this.#audited(actor, 'budget.set', async (accounts, trx) => {
+      if (!(await accounts.getAccount(input.accountId))) return undefined;
+      const budgets = new UsageRepository(trx, this.#store.dialect);
+      const before = (await budgets.listBudgets(input.accountId)).find((budget) => budget.customer_id === input.customerId);
+      const budget = await budgets.setBudget(input.accountId, input.customerId, input.credits, input.resetSpent, Date.now());
+      return {
+        result: budget,
+        target: { type: 'account', id: input.accountId, accountId: input.accountId },
+        summary: { customer_id: input.customerId, credits: { from: before?.credits ?? null, to: budget.credits }, reset_spent: input.resetSpent },
+      };
+    });
+  }
+
+  /** Removes a credit budget and logs budget.deleted with its credits; false when there was none (nothing is logged). */
+  async deleteBudget(actor: Actor, accountId: string, customerId: string | null): Promise<boolean> {
+    const deleted = await this.#audited(actor, 'budget.deleted', async (_accounts, trx) => {
+      const budgets = new UsageRepository(trx, this.#store.dialect);
+      const before = (await budgets.listBudgets(accountId)).find((budget) => budget.customer_id === customerId);
+      if (!before || !(await budgets.deleteBudget(accountId, customerId))) return undefined;
+      return {
+        result: true,
+        target: { type: 'account', id: accountId, accountId },
+        summary: { customer_id: customerId, credits: { from: before.credits, to: null }, spent: before.spent },
+      };
+    });
+    return deleted ?? false;
   }
 
   /** Runs an action and records it in one transaction; an action that returns undefined did nothing and is not logged. */

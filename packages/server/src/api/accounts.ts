@@ -322,7 +322,8 @@ export function accountRoutes(): OpenAPIHono<AppEnv> {
       path: '/audit_log',
       summary: 'List the audit log (admin)',
       description:
-        'Administrative actions (accounts created and renamed, keys created and revoked), newest first: who acted (the key), ' +
+        'Administrative actions (accounts created, renamed and given quotas, keys created and revoked, credit budgets set and ' +
+        'removed), newest first: who acted (the key), ' +
         'what (the action and its target), when, under which request, and a redacted summary. Requires the `admin` scope.',
       tags: ['Audit log'],
       security: bearerSecurity,

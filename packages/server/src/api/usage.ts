@@ -1,9 +1,11 @@
 // /v1/usage and /v1/budgets — what runs used (model tokens, tool and sandbox time, credits), summed by account,
 // customer, deployment, day and model; and the credit budgets charged with it (usage/). Reading takes
 // deployments:read and sees the key's own account; a key with the admin scope sees every account (account_id
-// filters) and is the only one that sets budgets: a budget is the operator's to give, not the tenant's.
+// filters) and is the only one that sets budgets: a budget is the operator's to give, not the tenant's. Setting and
+// removing one lands in the audit log (budget.set, budget.deleted) in the same transaction.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { AccountAdministration, type Actor } from '../accounts/account-administration.ts';
 import { ApiError, validationError } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, json, jsonBody } from './route-helpers.ts';
@@ -115,6 +117,12 @@ function accountFor(c: Context<AppEnv>, requested: string | undefined): string |
   return requested;
 }
 
+/** The admin key of the request, for the audit log (budget.set, budget.deleted). */
+function actorOf(c: Context<AppEnv>): Actor {
+  const key = c.get('apiKey');
+  return { keyId: key.id, accountId: key.account_id, requestId: c.get('requestId') };
+}
+
 function requireAdmin(c: Context<AppEnv>): void {
   if (!isAdmin(c)) throw new ApiError('forbidden', 'This API key lacks the admin scope: budgets are set by the operator.');
 }
@@ -216,9 +224,13 @@ export function usageRoutes(): OpenAPIHono<AppEnv> {
       requireAdmin(c);
       const body = c.req.valid('json');
       const accountId = body.account_id ?? c.get('apiKey').account_id;
-      const services = c.get('services');
-      if (!(await services.store.accounts.getAccount(accountId))) throw new ApiError('not_found', `No account found with id '${accountId}'.`, 'account_id');
-      const budget = await services.usage.repository.setBudget(accountId, body.customer_id ?? null, body.credits, body.reset_spent ?? false, Date.now());
+      const budget = await new AccountAdministration(c.get('services').store).setBudget(actorOf(c), {
+        accountId,
+        customerId: body.customer_id ?? null,
+        credits: body.credits,
+        resetSpent: body.reset_spent ?? false,
+      });
+      if (!budget) throw new ApiError('not_found', `No account found with id '${accountId}'.`, 'account_id');
       return c.json(renderBudget(budget), 200);
     },
   );
@@ -239,7 +251,7 @@ export function usageRoutes(): OpenAPIHono<AppEnv> {
       const query = c.req.valid('query');
       const accountId = query.account_id ?? c.get('apiKey').account_id;
       const customerId = query.customer_id ?? null;
-      if (!(await c.get('services').usage.repository.deleteBudget(accountId, customerId))) {
+      if (!(await new AccountAdministration(c.get('services').store).deleteBudget(actorOf(c), accountId, customerId))) {
         throw new ApiError('not_found', `No budget found for ${customerId === null ? `account ${accountId}` : `customer_id "${customerId}" of account ${accountId}`}.`, 'customer_id');
       }
       return c.json({ account_id: accountId, customer_id: customerId, deleted: true as const }, 200);

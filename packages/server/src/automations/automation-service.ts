@@ -282,7 +282,7 @@ export class AutomationService {
       if (status === 'running' || status === 'waiting_on_human') return skip('previous_run_active');
     }
     const quotas = this.#options.quotas;
-    if (quotas && (await quotas.limitsRuns(deployment.account_id))) {
+    if (quotas && (await quotas.limitsRuns(deployment.account_id, trx))) {
       try {
         await quotas.checkRunStart(deployment.account_id, { db: trx });
       } catch (error) {

@@ -86,8 +86,17 @@ export class QuotaService {
     return this.#options.defaults;
   }
 
-  /** The account's quotas in force: the defaults with its overrides. */
-  async quotasOf(accountId: string): Promise<Quotas> {
+  /**
+   * The account's quotas in force: the defaults with its overrides. `db`: the transaction the caller is in. A
+   * lookup inside one reads through it rather than through the store's pool (or another caller's pending read):
+   * SQLite has one connection, which the transaction holds, so a read outside it would wait for it forever.
+   */
+  async quotasOf(accountId: string, db?: Db): Promise<Quotas> {
+    if (db !== undefined) {
+      const cached = this.#cache.get(accountId);
+      const overrides = cached && cached.expiresAt > this.#now() ? cached.overrides : await this.overrides(accountId, db);
+      return resolveQuotas(this.#options.defaults, overrides);
+    }
     return resolveQuotas(this.#options.defaults, await this.#cachedOverrides(accountId));
   }
 
@@ -172,8 +181,8 @@ export class QuotaService {
   }
 
   /** Whether the account has a quota on runs (concurrent_runs or runs_per_minute): checkRunStart does anything. */
-  async limitsRuns(accountId: string): Promise<boolean> {
-    const quotas = await this.quotasOf(accountId);
+  async limitsRuns(accountId: string, db?: Db): Promise<boolean> {
+    const quotas = await this.quotasOf(accountId, db);
     return quotas.concurrent_runs > 0 || quotas.runs_per_minute > 0;
   }
 
@@ -183,7 +192,7 @@ export class QuotaService {
    * `db`: the transaction the run is started in, when there is one. @throws QuotaExceededError (rate).
    */
   async checkRunStart(accountId: string, options: { db?: Db; replacesActiveRun?: boolean } = {}): Promise<void> {
-    const quotas = await this.quotasOf(accountId);
+    const quotas = await this.quotasOf(accountId, options.db);
     if (quotas.concurrent_runs <= 0 && quotas.runs_per_minute <= 0) return;
     const db = options.db ?? this.#options.db;
     if (quotas.concurrent_runs > 0 && !options.replacesActiveRun) {

@@ -1,4 +1,4 @@
-// The audit log of administrative actions (accounts and keys through the API): who did what to which object, when,
+// The audit log of administrative actions (accounts, keys and credit budgets through the API): who did what to which object, when,
 // under which request, with a summary that never holds a secret. Entries are written in the transaction of the
 // action they record (AccountAdministration), so no action lands without its entry.
 import type { Selectable } from 'kysely';
@@ -9,7 +9,7 @@ import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 export type AuditLogRecord = Omit<Selectable<AuditLogTable>, 'summary'> & { summary: Record<string, unknown> };
 
 /** The actions recorded; the API's `action` filter takes these. */
-export const AUDIT_ACTIONS = ['account.created', 'account.updated', 'key.created', 'key.revoked'] as const;
+export const AUDIT_ACTIONS = ['account.created', 'account.updated', 'key.created', 'key.revoked', 'budget.set', 'budget.deleted'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntryInput {

@@ -234,6 +234,34 @@ for (const dialect of await availableDialects()) {
         expect(unknownAccount.status).toBe(404);
         expect(unknownAccount.body.error.param).toBe('account_id');
       });
+
+      it('records every budget set and removed in the audit log, and nothing for a refused or missing one', async () => {
+        const { store } = herm.server.services;
+        const account = await store.accounts.createAccount('Audited budgets');
+        const { secret } = await store.accounts.createKey({ accountId: account.id, scopes: ['deployments:read', 'deployments:write'] });
+        expect((await herm.request('PUT', '/v1/budgets', { account_id: account.id, credits: 5 })).status).toBe(200);
+        expect((await herm.request('PUT', '/v1/budgets', { account_id: account.id, credits: 7.5, reset_spent: true })).status).toBe(200);
+        expect((await herm.request('PUT', '/v1/budgets', { account_id: account.id, customer_id: 'cus_audited', credits: 2 })).status).toBe(200);
+        const deleted = await herm.request('DELETE', `/v1/budgets?account_id=${account.id}&customer_id=cus_audited`);
+        expect(deleted.status).toBe(200);
+        // Refused (no admin scope) and missing: no change, no entry.
+        expect((await herm.request('PUT', '/v1/budgets', { credits: 1 }, secret)).status).toBe(403);
+        expect((await herm.request('DELETE', `/v1/budgets?account_id=${account.id}&customer_id=cus_audited`)).status).toBe(404);
+
+        const log = await herm.request('GET', `/v1/audit_log?account_id=${account.id}`);
+        expect(log.status).toBe(200);
+        expect(log.body.data.map((entry: any) => [entry.action, entry.target, entry.summary])).toEqual([
+          ['budget.deleted', { type: 'account', id: account.id, account_id: account.id }, { customer_id: 'cus_audited', credits: { from: 2, to: null }, spent: 0 }],
+          ['budget.set', { type: 'account', id: account.id, account_id: account.id }, { customer_id: 'cus_audited', credits: { from: null, to: 2 }, reset_spent: false }],
+          ['budget.set', { type: 'account', id: account.id, account_id: account.id }, { customer_id: null, credits: { from: 5, to: 7.5 }, reset_spent: true }],
+          ['budget.set', { type: 'account', id: account.id, account_id: account.id }, { customer_id: null, credits: { from: null, to: 5 }, reset_spent: false }],
+        ]);
+        for (const entry of log.body.data) expect(entry.actor).toMatchObject({ type: 'api_key', key_id: expect.any(String) });
+        expect(log.body.data[0].request_id).toBe(deleted.headers.get('x-request-id'));
+        const filtered = await herm.request('GET', `/v1/audit_log?action=budget.deleted&account_id=${account.id}`);
+        expect(filtered.body.data).toHaveLength(1);
+        expect(JSON.stringify(log.body)).not.toContain(secret);
+      });
     });
   });
 }
