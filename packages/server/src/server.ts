@@ -1,4 +1,5 @@
 // Builds the services and serves the API: `herm serve` and the tests both start Herm through here.
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -45,9 +46,11 @@ import { startIdempotencySweeper } from './store/idempotency.ts';
 import { openStore } from './store/open-store.ts';
 import { createServerLogger } from './logging/log-output.ts';
 import { DEFAULT_MODEL, parseModelName, resolveModel, type ModelProvider } from './models/index.ts';
+import { MEMORY_DIRECTORY } from './memory/memory-file.ts';
 import { MemoryObserver } from './memory/memory-observer.ts';
 import { promptMemory } from './memory/memory-prompt.ts';
 import { MemoryService } from './memory/memory-service.ts';
+import { imagePath } from './sandbox/limits/workspace-quotas.ts';
 import { readEnvironmentValue } from './models/model-config.ts';
 import { enabledFailpoints } from './util/failpoints.ts';
 import { randomBase62 } from './util/ids.ts';
@@ -331,7 +334,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ component: 'files' }),
   });
   // Observational memory (memory/): files in the workspace, in each run's prompt, observed after runs in the background.
-  const memory = new MemoryService({ repository: store.memories, files, logger: logger.child({ component: 'memory' }) });
+  const memory = new MemoryService({
+    repository: store.memories,
+    files,
+    logger: logger.child({ component: 'memory' }),
+    // Seen from the host: the workspace exists, is not an image mounted on demand (a disk_mb workspace, whose
+    // unmounted directory looks empty), and has nothing at .herm/memory (lstat: the name itself, not a target).
+    memoryDirectoryAbsent: async (deployment) => {
+      const workspace = deployments.workspaceDir(deployment.id);
+      if (existsSync(imagePath(workspace)) || !existsSync(workspace)) return false;
+      return fs.lstat(path.join(workspace, MEMORY_DIRECTORY)).then(
+        () => false,
+        (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+      );
+    },
+  });
   // Usage and credits (usage/): runs' and memory model calls' usage, priced by HERM_MODEL_PRICES, charged to budgets.
   const usage = new UsageService({ repository: store.usage, prices: config.HERM_MODEL_PRICES, logger: logger.child({ component: 'usage' }) });
   const memoryObserver = new MemoryObserver({

@@ -35,6 +35,12 @@ export interface MemoryServiceOptions {
   files: Pick<WorkspaceFiles, 'list' | 'read' | 'write' | 'delete'>;
   logger: Pick<Logger, 'warn'>;
   now?: () => number;
+  /**
+   * True when the deployment's workspace certainly has no memory directory, seen from the host without entering
+   * the sandbox; false when it may have one. Listing the directory through the sandbox starts a sandboxed process,
+   * which at every run start cost more than the rest of a text-only run (bench: 91 runs/s instead of ~300).
+   */
+  memoryDirectoryAbsent?: (deployment: DeploymentRecord) => Promise<boolean>;
 }
 
 /** Memory files read at most per deployment (by file name); more are left out, and logged. */
@@ -251,6 +257,8 @@ export class MemoryService {
 
   async #readFiles(deployment: DeploymentRecord): Promise<{ name: string; text: string; modifiedAt: number }[]> {
     const { files, logger } = this.#options;
+    // What the sandboxed listing would answer (not_found: no memory), without starting a process.
+    if (await this.#options.memoryDirectoryAbsent?.(deployment).catch(() => false)) return [];
     let entries;
     try {
       entries = (await files.list({ deployment }, MEMORY_DIRECTORY)).entries;
