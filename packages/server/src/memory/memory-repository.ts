@@ -113,10 +113,29 @@ function observationFromRow(row: ObservationRow): ObservationState {
 export class MemoryRepository {
   readonly #db: Db;
   readonly #dialect: Dialect;
+  /** This repository works inside exclusive()'s transaction: its writes need no transaction of their own. */
+  readonly #inTransaction: boolean;
 
-  constructor(db: Db, dialect: Dialect) {
+  constructor(db: Db, dialect: Dialect, inTransaction = false) {
     this.#db = db;
     this.#dialect = dialect;
+    this.#inTransaction = inTransaction;
+  }
+
+  /**
+   * Runs `work` as the only memory writer of the deployment across nodes, with a repository whose queries go through
+   * the lock's transaction (one connection: no pool deadlock however many deployments do this at once). PostgreSQL:
+   * a transaction-scoped advisory lock on the deployment, so one node's "write the file, then index it" is never
+   * seen half done by another node comparing files with the index (it would take the new file for the agent's).
+   * SQLite serves one node, whose MemoryService already runs a deployment's memory operations one at a time: `work`
+   * runs on this repository, outside any transaction (one would hold the only connection through sandbox I/O).
+   */
+  async exclusive<T>(deploymentId: string, work: (repository: MemoryRepository) => Promise<T>): Promise<T> {
+    if (this.#dialect !== 'postgres' || this.#inTransaction) return work(this);
+    return this.#db.transaction().execute(async (trx) => {
+      await query(trx, this.#dialect, 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`herm.memory:${deploymentId}`]);
+      return work(new MemoryRepository(trx, this.#dialect, true));
+    });
   }
 
   async index(deploymentId: string): Promise<MemoryRecord[]> {
@@ -135,7 +154,7 @@ export class MemoryRepository {
     change: { action: MemoryAction; actor: MemoryActor; memory: MemoryRecord; before: string | null; versionId: string; threadId?: string | null | undefined; now: number },
   ): Promise<void> {
     const { memory } = change;
-    await this.#db.transaction().execute(async (trx) => {
+    const write = async (trx: Db) => {
       if (change.action === 'deleted') {
         await query(trx, this.#dialect, 'DELETE FROM memories WHERE deployment_id = $1 AND memory_id = $2', [deploymentId, memory.memory_id]);
       } else {
@@ -162,7 +181,9 @@ export class MemoryRepository {
         change.threadId ?? null,
         change.now,
       ]);
-    });
+    };
+    if (this.#inTransaction) await write(this.#db);
+    else await this.#db.transaction().execute(write);
   }
 
   /** Updates an index row without a version (a file's metadata changed, its text did not). */

@@ -91,9 +91,26 @@ export class MemoryService {
     return next;
   }
 
-  /** The deployment's memories, oldest first, with the agent's own changes to the files recorded. */
-  all(deployment: DeploymentRecord): Promise<MemoryRecord[]> {
-    return this.#serial(deployment.id, () => this.#sync(deployment));
+  /**
+   * The deployment's memories, oldest first, with changes made to the files with file tools recorded (as the
+   * agent's, or as `actor`'s: a dream run's edits are the dream's).
+   */
+  all(deployment: DeploymentRecord, actor: MemoryActor = 'agent'): Promise<MemoryRecord[]> {
+    return this.#serial(deployment.id, async () => {
+      // Most reads find nothing changed: they compare without the cross-node lock. A difference is recorded under
+      // it, compared again (another node may have been between writing a file and indexing it).
+      const { repository } = this.#options;
+      const first = await this.#compare(repository, deployment);
+      if (first.changes.length === 0) return first.current;
+      return repository.exclusive(deployment.id, (locked) => this.#sync(locked, deployment, actor));
+    });
+  }
+
+  /** Runs a write as the deployment's only memory writer (on this node and across nodes), the files compared first. */
+  #write<T>(deployment: DeploymentRecord, work: (repository: MemoryRepository, current: MemoryRecord[]) => Promise<T>): Promise<T> {
+    return this.#serial(deployment.id, () =>
+      this.#options.repository.exclusive(deployment.id, async (repository) => work(repository, await this.#sync(repository, deployment, 'agent'))),
+    );
   }
 
   /** A page of memories, newest first; `q` keeps those containing every word of it (case-insensitive). */
@@ -124,15 +141,14 @@ export class MemoryService {
 
   /** Creates memories in one go (one read of the files before, as for one). */
   async createMany(deployment: DeploymentRecord, inputs: readonly NewMemory[]): Promise<MemoryRecord[]> {
-    return this.#serial(deployment.id, async () => {
-      await this.#sync(deployment);
+    return this.#write(deployment, async (repository) => {
       const created: MemoryRecord[] = [];
-      for (const input of inputs) created.push(await this.#create(deployment, input));
+      for (const input of inputs) created.push(await this.#create(repository, deployment, input));
       return created;
     });
   }
 
-  async #create(deployment: DeploymentRecord, input: NewMemory): Promise<MemoryRecord> {
+  async #create(repository: MemoryRepository, deployment: DeploymentRecord, input: NewMemory): Promise<MemoryRecord> {
     const now = this.#now();
     const memoryId = `mem_${randomBase62(14)}`;
     const memory: MemoryRecord = {
@@ -145,7 +161,7 @@ export class MemoryService {
       updated_at: now,
     };
     await this.#writeFile(deployment, memory);
-    await this.#options.repository.record(deployment.id, { action: 'created', actor: input.actor, memory, before: null, versionId: versionId(), threadId: input.threadId, now });
+    await repository.record(deployment.id, { action: 'created', actor: input.actor, memory, before: null, versionId: versionId(), threadId: input.threadId, now });
     return memory;
   }
 
@@ -155,8 +171,8 @@ export class MemoryService {
     changes: { content?: string | undefined; priority?: MemoryPriority | undefined },
     actor: MemoryActor,
   ): Promise<MemoryRecord> {
-    return this.#serial(deployment.id, async () => {
-      const current = (await this.#sync(deployment)).find((candidate) => candidate.memory_id === memoryId);
+    return this.#write(deployment, async (repository, memories) => {
+      const current = memories.find((candidate) => candidate.memory_id === memoryId);
       if (!current) throw new MemoryNotFoundError(memoryId);
       const now = this.#now();
       const memory: MemoryRecord = {
@@ -166,22 +182,22 @@ export class MemoryService {
         updated_at: now,
       };
       await this.#writeFile(deployment, memory);
-      if (memory.content === current.content) await this.#options.repository.touch(deployment.id, memory);
-      else await this.#options.repository.record(deployment.id, { action: 'updated', actor, memory, before: current.content, versionId: versionId(), now });
+      if (memory.content === current.content) await repository.touch(deployment.id, memory);
+      else await repository.record(deployment.id, { action: 'updated', actor, memory, before: current.content, versionId: versionId(), now });
       return memory;
     });
   }
 
   async delete(deployment: DeploymentRecord, memoryId: string, actor: MemoryActor): Promise<MemoryRecord> {
-    return this.#serial(deployment.id, async () => {
-      const current = (await this.#sync(deployment)).find((candidate) => candidate.memory_id === memoryId);
+    return this.#write(deployment, async (repository, memories) => {
+      const current = memories.find((candidate) => candidate.memory_id === memoryId);
       if (!current) throw new MemoryNotFoundError(memoryId);
       if (deployment.sandbox.persistent_filesystem) {
         await this.#options.files.delete({ deployment }, current.path).catch((error: unknown) => {
           if (!(error instanceof WorkspaceFileError && error.reason === 'not_found')) throw error;
         });
       }
-      await this.#options.repository.record(deployment.id, { action: 'deleted', actor, memory: current, before: current.content, versionId: versionId(), now: this.#now() });
+      await repository.record(deployment.id, { action: 'deleted', actor, memory: current, before: current.content, versionId: versionId(), now: this.#now() });
       return current;
     });
   }
@@ -204,11 +220,21 @@ export class MemoryService {
     await this.#options.files.write({ deployment }, memory.path, Buffer.from(serializeMemoryFile(memory), 'utf8'));
   }
 
-  /** The memory as its files hold it now, the index brought up to date (the agent's changes kept as versions). */
-  async #sync(deployment: DeploymentRecord): Promise<MemoryRecord[]> {
-    const { repository } = this.#options;
+  /** The memory as its files hold it now, the index brought up to date (file-tool changes kept as `actor`'s versions). */
+  async #sync(repository: MemoryRepository, deployment: DeploymentRecord, actor: MemoryActor): Promise<MemoryRecord[]> {
+    const { current, changes } = await this.#compare(repository, deployment);
+    const now = this.#now();
+    for (const change of changes) {
+      if (change.action === 'touched') await repository.touch(deployment.id, change.memory);
+      else await repository.record(deployment.id, { action: change.action, actor, memory: change.memory, before: change.before, versionId: versionId(), now });
+    }
+    return current;
+  }
+
+  /** The memory as its files hold it now, and how the index differs from it. */
+  async #compare(repository: MemoryRepository, deployment: DeploymentRecord): Promise<{ current: MemoryRecord[]; changes: IndexChange[] }> {
     const indexed = await repository.index(deployment.id);
-    if (!deployment.sandbox.persistent_filesystem) return indexed;
+    if (!deployment.sandbox.persistent_filesystem) return { current: indexed, changes: [] };
     const files = await this.#readFiles(deployment);
     const known = new Map(indexed.map((memory) => [memory.memory_id, memory]));
     const seen = new Set<string>();
@@ -230,29 +256,26 @@ export class MemoryService {
         updated_at: parsed.updated ?? (prior && prior.content === parsed.content ? prior.updated_at : file.modifiedAt),
       });
     }
-    const now = this.#now();
+    const changes: IndexChange[] = [];
     for (const memory of current) {
       const prior = known.get(memory.memory_id);
-      if (!prior) {
-        await repository.record(deployment.id, { action: 'created', actor: 'agent', memory, before: null, versionId: versionId(), now });
-      } else if (prior.content !== memory.content) {
-        await repository.record(deployment.id, { action: 'updated', actor: 'agent', memory, before: prior.content, versionId: versionId(), now });
-      } else if (
+      if (!prior) changes.push({ action: 'created', memory, before: null });
+      else if (prior.content !== memory.content) changes.push({ action: 'updated', memory, before: prior.content });
+      else if (
         prior.path !== memory.path ||
         prior.priority !== memory.priority ||
         prior.source !== memory.source ||
         prior.created_at !== memory.created_at ||
         prior.updated_at !== memory.updated_at
       ) {
-        await repository.touch(deployment.id, memory);
+        changes.push({ action: 'touched', memory, before: prior.content });
       }
     }
     for (const prior of indexed) {
-      if (!seen.has(prior.memory_id)) {
-        await repository.record(deployment.id, { action: 'deleted', actor: 'agent', memory: prior, before: prior.content, versionId: versionId(), now });
-      }
+      if (!seen.has(prior.memory_id)) changes.push({ action: 'deleted', memory: prior, before: prior.content });
     }
-    return current.sort((a, b) => a.created_at - b.created_at || (a.memory_id < b.memory_id ? -1 : a.memory_id > b.memory_id ? 1 : 0));
+    current.sort((a, b) => a.created_at - b.created_at || (a.memory_id < b.memory_id ? -1 : a.memory_id > b.memory_id ? 1 : 0));
+    return { current, changes };
   }
 
   async #readFiles(deployment: DeploymentRecord): Promise<{ name: string; text: string; modifiedAt: number }[]> {
@@ -295,6 +318,13 @@ export class MemoryService {
     await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, wanted.length) }, worker));
     return read.filter((file) => file !== undefined);
   }
+}
+
+/** How the index differs from the files: a version to record, or (touched) metadata to bring up to date. */
+interface IndexChange {
+  action: 'created' | 'updated' | 'deleted' | 'touched';
+  memory: MemoryRecord;
+  before: string | null;
 }
 
 function versionId(): string {
