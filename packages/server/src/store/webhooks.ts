@@ -1,9 +1,9 @@
 // Webhook endpoints, and the outbox of their deliveries (webhooks/ sends them). A delivery row is written in the
 // transaction of the event it tells of; a node sends it only while it holds the row's lease, and records each
 // attempt with the lease's token, so a node that lost its lease (it stalled past it) records nothing.
-import type { Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import { newId, randomBase62 } from '../util/ids.ts';
-import type { Db, Dialect, WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEndpointsTable } from './database.ts';
+import type { Database, Db, Dialect, WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEndpointsTable } from './database.ts';
 import { pageNewestFirst, type Page, type PageRequest } from './pagination.ts';
 import { query } from './sql.ts';
 
@@ -82,6 +82,11 @@ const ENDPOINTS_FOR_DEPLOYMENT =
 /** The PostgreSQL channel on which every write of an endpoint is announced (webhooks/endpoint-cache.ts listens). */
 export const WEBHOOK_ENDPOINTS_CHANNEL = 'herm_webhook_endpoints';
 
+/** The account's endpoint `id`, unless deleted: the rows a read or write of one endpoint may touch. */
+function liveEndpoint(accountId: string, id: string) {
+  return (eb: ExpressionBuilder<Database, 'webhook_endpoints'>) => eb.and([eb('id', '=', id), eb('account_id', '=', accountId), eb('deleted_at', 'is', null)]);
+}
+
 export class WebhookRepository {
   readonly #db: Db;
   readonly #dialect: Dialect;
@@ -135,14 +140,21 @@ export class WebhookRepository {
     return row;
   }
 
-  async getEndpoint(accountId: string, id: string): Promise<WebhookEndpointRecord | undefined> {
-    return this.#db
+  /**
+   * The account's live endpoint `id`, read to be changed in `trx`: locked on PostgreSQL, so two changes at once
+   * (two secret rotations) apply one after the other instead of one overwriting the other (SQLite has one writer).
+   */
+  #lockedEndpoint(trx: Db, accountId: string, id: string): Promise<WebhookEndpointRecord | undefined> {
+    return trx
       .selectFrom('webhook_endpoints')
       .selectAll()
-      .where('id', '=', id)
-      .where('account_id', '=', accountId)
-      .where('deleted_at', 'is', null)
+      .where(liveEndpoint(accountId, id))
+      .$if(this.#dialect === 'postgres', (select) => select.forUpdate())
       .executeTakeFirst();
+  }
+
+  async getEndpoint(accountId: string, id: string): Promise<WebhookEndpointRecord | undefined> {
+    return this.#db.selectFrom('webhook_endpoints').selectAll().where(liveEndpoint(accountId, id)).executeTakeFirst();
   }
 
   async listEndpoints(accountId: string, page: PageRequest, filter: { deploymentId?: string | undefined } = {}): Promise<Page<WebhookEndpointRecord>> {
@@ -161,13 +173,7 @@ export class WebhookRepository {
     changes: { url?: string; events?: string[]; description?: string | null; deploymentId?: string | null; status?: 'enabled' | 'disabled'; disabledReason?: string },
   ): Promise<WebhookEndpointRecord | undefined> {
     const updated = await this.#db.transaction().execute(async (trx) => {
-      const current = await trx
-        .selectFrom('webhook_endpoints')
-        .selectAll()
-        .where('id', '=', id)
-        .where('account_id', '=', accountId)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
+      const current = await this.#lockedEndpoint(trx, accountId, id);
       if (!current) return undefined;
       const now = Date.now();
       const set: Partial<WebhookEndpointRecord> = { updated_at: now };
@@ -196,13 +202,7 @@ export class WebhookRepository {
   /** A new signing secret; the previous one keeps signing until `previousExpiresAt`. */
   async rotateSecret(accountId: string, id: string, secretCiphertext: string, previousExpiresAt: number): Promise<WebhookEndpointRecord | undefined> {
     return this.#db.transaction().execute(async (trx) => {
-      const current = await trx
-        .selectFrom('webhook_endpoints')
-        .selectAll()
-        .where('id', '=', id)
-        .where('account_id', '=', accountId)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
+      const current = await this.#lockedEndpoint(trx, accountId, id);
       if (!current) return undefined;
       const set = {
         secret_ciphertext: secretCiphertext,
@@ -219,13 +219,8 @@ export class WebhookRepository {
   async deleteEndpoint(accountId: string, id: string): Promise<boolean> {
     const now = Date.now();
     const deleted = await this.#db.transaction().execute(async (trx) => {
-      const result = await trx
-        .updateTable('webhook_endpoints')
-        .set({ deleted_at: now, updated_at: now })
-        .where('id', '=', id)
-        .where('account_id', '=', accountId)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
+      // One UPDATE, not a read then a write: of two deletes at once, the second finds the row deleted.
+      const result = await trx.updateTable('webhook_endpoints').set({ deleted_at: now, updated_at: now }).where(liveEndpoint(accountId, id)).executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx
         .updateTable('webhook_deliveries')

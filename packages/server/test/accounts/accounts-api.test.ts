@@ -5,8 +5,8 @@
 // databases, the herm SDK.
 import Herm, { AuthenticationError, PermissionDeniedError } from 'herm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
-import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
+import { postgresBaseUrl, POSTGRES_SKIP_MESSAGE } from '../support/databases.ts';
+import { startPostgresNodes, type PostgresNodes } from '../support/postgres-nodes.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 let herm: TestServer;
@@ -231,24 +231,17 @@ const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
 
 describe.skipIf(!postgresAvailable)('revocation through the API on two PostgreSQL nodes', () => {
-  let database: TestDatabase;
-  let model: ScriptedModelServer;
+  let cluster: PostgresNodes;
   let nodeA: TestServer;
   let nodeB: TestServer;
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    model = await startScriptedModelServer();
-    const env = { HERM_ADMIN_KEY: 'herm_sk_accounts_two_nodes_key_1' };
-    nodeA = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
-    nodeB = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
+    cluster = await startPostgresNodes({ env: { HERM_ADMIN_KEY: 'herm_sk_accounts_two_nodes_key_1' } });
+    [nodeA, nodeB] = cluster.nodes;
   });
 
   afterAll(async () => {
-    await nodeA?.close();
-    await nodeB?.close();
-    await model?.close();
-    await database?.drop();
+    await cluster?.close();
   });
 
   it('a key created on one node works on the other, and revoked on one is refused on the other', async () => {

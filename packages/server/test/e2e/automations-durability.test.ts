@@ -7,9 +7,9 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
-import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
+import { postgresBaseUrl, POSTGRES_SKIP_MESSAGE } from '../support/databases.ts';
+import { startPostgresNodes } from '../support/postgres-nodes.ts';
 import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
-import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
@@ -97,20 +97,11 @@ describe('a restart', () => {
 
 describe.skipIf(!postgresAvailable)('two nodes on PostgreSQL', () => {
   it('fire each due time exactly once, racing for the same automations', { timeout: 60_000 }, async () => {
-    const database: TestDatabase = await createTestDatabase('postgres');
-    cleanups.push(() => database.drop());
-    const model = await startScriptedModelServer();
-    cleanups.push(() => model.close());
     // One clock for both nodes: the test moves it, and both nodes see every due time at once.
     const clock = { at: Date.parse('2026-06-15T08:59:30Z'), now() { return this.at; } };
-    const env = { HERM_ADMIN_KEY: 'herm_sk_automations_two_nodes_1' };
-    const nodes: TestServer[] = [];
-    for (let index = 0; index < 2; index++) {
-      const node = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env, clock });
-      nodes.push(node);
-      cleanups.push(() => node.close());
-    }
-    const [nodeA, nodeB] = nodes as [TestServer, TestServer];
+    const cluster = await startPostgresNodes({ env: { HERM_ADMIN_KEY: 'herm_sk_automations_two_nodes_1' }, clock });
+    cleanups.push(() => cluster.close());
+    const { model, nodes: [nodeA, nodeB] } = cluster;
     const deployment = await nodeA.createDeployment();
     const base = `/v1/deployments/${deployment.deployment_id}/automations`;
     const automations: any[] = [];

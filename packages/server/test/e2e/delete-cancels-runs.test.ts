@@ -2,9 +2,9 @@
 // workspace goes: no command of the deleted deployment still runs, or writes into a removed workspace, afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOL_CALL_INTERRUPTED } from '../../src/runs/run-journal.ts';
-import { createTestDatabase, postgresBaseUrl, type TestDatabase } from '../support/databases.ts';
+import { postgresBaseUrl } from '../support/databases.ts';
 import { hostProcessesMatching, uniqueSleepSeconds } from '../support/host-processes.ts';
-import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
+import { startPostgresNodes, type PostgresNodes } from '../support/postgres-nodes.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 describe('deleting a deployment with a run at work', () => {
@@ -42,30 +42,23 @@ describe('deleting a deployment with a run at work', () => {
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 
 describe.skipIf(!postgresAvailable)('deleting, through another node, a deployment whose run works on the first (PostgreSQL)', () => {
-  let database: TestDatabase;
-  let model: ScriptedModelServer;
+  let cluster: PostgresNodes;
   let nodeA: TestServer;
   let nodeB: TestServer;
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    model = await startScriptedModelServer();
-    const env = { HERM_ADMIN_KEY: 'herm_sk_delete_two_nodes_key_1', HERM_RUN_LEASE_MS: '1500' };
-    nodeA = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
-    nodeB = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
+    cluster = await startPostgresNodes({ env: { HERM_ADMIN_KEY: 'herm_sk_delete_two_nodes_key_1', HERM_RUN_LEASE_MS: '1500' } });
+    [nodeA, nodeB] = cluster.nodes;
   });
 
   afterAll(async () => {
-    await nodeA?.close();
-    await nodeB?.close();
-    await model?.close();
-    await database?.drop();
+    await cluster?.close();
   });
 
   it('waits until the run on the other node has stopped', async () => {
     const deployment = await nodeA.createDeployment();
     const sleep = uniqueSleepSeconds();
-    model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command: `sleep ${sleep}` } }] });
+    cluster.model.enqueue({ toolCalls: [{ name: 'shell', arguments: { command: `sleep ${sleep}` } }] });
     const sent = await nodeA.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'go' });
     await expect.poll(() => hostProcessesMatching(`sleep ${sleep}`), { timeout: 10_000 }).not.toEqual([]);
 

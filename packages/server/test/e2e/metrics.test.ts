@@ -4,10 +4,10 @@
 // PostgreSQL the event-log lag between two nodes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ACCOUNT_ID } from '../../src/store/accounts.ts';
-import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
+import { postgresBaseUrl, POSTGRES_SKIP_MESSAGE } from '../support/databases.ts';
 import { startLoopbackServer } from '../support/loopback-server.ts';
+import { startPostgresNodes, type PostgresNodes } from '../support/postgres-nodes.ts';
 import { scrapeMetrics, type Scrape } from '../support/prometheus-scrape.ts';
-import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
 import { openSse } from '../support/sse-client.ts';
 import { SCRIPTED_MODEL, startTestServer, type TestServer } from '../support/test-server.ts';
 
@@ -195,24 +195,17 @@ const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
 
 describe.skipIf(!postgresAvailable)('GET /metrics on PostgreSQL', () => {
-  let database: TestDatabase;
-  let model: ScriptedModelServer;
+  let cluster: PostgresNodes;
   let nodeA: TestServer;
   let nodeB: TestServer;
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    model = await startScriptedModelServer();
-    const env = { HERM_ADMIN_KEY: 'herm_sk_metrics_two_nodes_key_1' };
-    nodeA = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
-    nodeB = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
+    cluster = await startPostgresNodes({ env: { HERM_ADMIN_KEY: 'herm_sk_metrics_two_nodes_key_1' } });
+    [nodeA, nodeB] = cluster.nodes;
   });
 
   afterAll(async () => {
-    await nodeA?.close();
-    await nodeB?.close();
-    await model?.close();
-    await database?.drop();
+    await cluster?.close();
   });
 
   it("measures the event-log lag of the events another node's run committed, and each node counts only its own runs", async () => {

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PostgresTokenBuckets } from '../../src/quotas/token-buckets.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { Store } from '../../src/store/store.ts';
-import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
-import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
-import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { postgresBaseUrl, POSTGRES_SKIP_MESSAGE } from '../support/databases.ts';
+import { startPostgresNodes, type PostgresNodes } from '../support/postgres-nodes.ts';
+import type { TestServer } from '../support/test-server.ts';
 
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
@@ -14,25 +14,18 @@ if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
 vi.setConfig({ testTimeout: 30_000 });
 
 describe.skipIf(!postgresAvailable)('rate limits across nodes on PostgreSQL', () => {
-  let database: TestDatabase;
-  let model: ScriptedModelServer;
+  let cluster: PostgresNodes;
   let nodeA: TestServer;
   let nodeB: TestServer;
   const RATE = 5;
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    model = await startScriptedModelServer();
-    const env = { HERM_ADMIN_KEY: 'herm_sk_quota_nodes_test_key_1', HERM_RATE_LIMIT_RPS: String(RATE) };
-    nodeA = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
-    nodeB = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
+    cluster = await startPostgresNodes({ env: { HERM_ADMIN_KEY: 'herm_sk_quota_nodes_test_key_1', HERM_RATE_LIMIT_RPS: String(RATE) } });
+    [nodeA, nodeB] = cluster.nodes;
   });
 
   afterAll(async () => {
-    await nodeA?.close();
-    await nodeB?.close();
-    await model?.close();
-    await database?.drop();
+    await cluster?.close();
   });
 
   it("one key's requests to both nodes at once get the rate once (burst equal to the rate), the admin key included", async () => {
@@ -60,6 +53,7 @@ describe.skipIf(!postgresAvailable)('rate limits across nodes on PostgreSQL', ()
   });
 
   it('the bucket statement is atomic: concurrent takes from two connection pools at one instant grant exactly the rate', async () => {
+    const { database } = cluster;
     const stores: Store[] = [];
     try {
       for (let index = 0; index < 2; index++) stores.push(await openStore({ dataDir: database.dataDir, databaseUrl: database.databaseUrl }));

@@ -4,18 +4,17 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, describe } from 'vitest';
 import { runCli } from '../support/child-server.ts';
-import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
+import { postgresBaseUrl, POSTGRES_SKIP_MESSAGE } from '../support/databases.ts';
+import { startPostgresNodes, type PostgresNodes } from '../support/postgres-nodes.ts';
 import { openSse, type OpenSse } from '../support/sse-client.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { startTestServer, type TestServer } from '../support/test-server.ts';
-import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
+import type { TestServer } from '../support/test-server.ts';
 
 const postgresAvailable = (await postgresBaseUrl()) !== undefined;
 if (!postgresAvailable) console.warn(POSTGRES_SKIP_MESSAGE);
 
 describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
-  let database: TestDatabase;
-  let model: ScriptedModelServer;
+  let cluster: PostgresNodes;
   let nodeA: TestServer;
   let nodeB: TestServer;
   /** Reaches the database through `proxy`. */
@@ -23,28 +22,22 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
   let proxy: TcpProxy;
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    model = await startScriptedModelServer();
-    const env = { HERM_ADMIN_KEY: 'herm_sk_two_nodes_test_key_1' };
-    nodeA = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
-    nodeB = await startTestServer({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, model, env });
-    const target = new URL(database.databaseUrl!);
+    cluster = await startPostgresNodes({ env: { HERM_ADMIN_KEY: 'herm_sk_two_nodes_test_key_1' } });
+    [nodeA, nodeB] = cluster.nodes;
+    const databaseUrl = cluster.database.databaseUrl!;
+    const target = new URL(databaseUrl);
     proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    nodeC = await startTestServer({ databaseUrl: proxy.rewrite(database.databaseUrl!), dataDir: database.dataDir, model, env });
+    nodeC = await cluster.startNode({ databaseUrl: proxy.rewrite(databaseUrl) });
   });
 
   afterAll(async () => {
     proxy?.restore();
-    await nodeA?.close();
-    await nodeB?.close();
-    await nodeC?.close();
+    await cluster?.close();
     await proxy?.close();
-    await model?.close();
-    await database?.drop();
   });
 
   async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: database.databaseUrl });
+    const client = new pg.Client({ connectionString: cluster.database.databaseUrl });
     await client.connect();
     try {
       return await work(client);
@@ -93,7 +86,7 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
   it('delivers every event of a run on node A to a stream on node B, in order', async () => {
     const deployment = await nodeA.createDeployment();
     const onB = await openSse(`${nodeB.url}/v1/deployments/${deployment.deployment_id}/events`, nodeB.adminKey);
-    model.enqueue({ text: ['from ', 'node ', 'A'] });
+    cluster.model.enqueue({ text: ['from ', 'node ', 'A'] });
     const run = await nodeA.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'hi' });
     expect(run.status).toBe(202);
     await onB.waitFor((event) => event.type === 'run_status' && event.data.status === 'completed');
@@ -108,7 +101,7 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
     const first = await killListeners();
     expect(first.length).toBe(3);
     const deltas = ['one ', 'two ', 'three ', 'four'];
-    model.enqueue({ text: deltas });
+    cluster.model.enqueue({ text: deltas });
     const run = await nodeA.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'hi' });
     expect(run.status).toBe(202);
     // Killed again as soon as the nodes are back, while the run goes on.
@@ -120,7 +113,7 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
 
     // And the relay still works afterwards.
     await eventually(async () => (await listenerPids()).filter((pid) => !second.includes(pid)).length === 3, 10_000, 'the listeners to reconnect');
-    model.enqueue({ text: ['after'] });
+    cluster.model.enqueue({ text: ['after'] });
     const next = await nodeA.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'again' });
     await onB.waitFor((event) => event.data.run_id === next.body.run_id && event.type === 'run_status' && event.data.status === 'completed');
     expectWholeRun(onB, next.body.run_id, ['after']);
@@ -134,7 +127,7 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
     proxy.cut();
     try {
       const deltas = ['while ', 'C ', 'was ', 'cut off'];
-      model.enqueue({ text: deltas });
+      cluster.model.enqueue({ text: deltas });
       const run = await nodeA.request('POST', `/v1/deployments/${deployment.deployment_id}/messages`, { content: 'hi' });
       expect(run.status).toBe(202);
       const runPath = `/v1/deployments/${deployment.deployment_id}/runs/${run.body.run_id}`;
@@ -184,6 +177,7 @@ describe.skipIf(!postgresAvailable)('scale-out on PostgreSQL', () => {
     for (const node of [nodeA, nodeB]) expect((await node.request('GET', path, undefined, secret)).status).toBe(200);
     const streams = await Promise.all([nodeA, nodeB].map((node) => openSse(`${node.url}${path}/events`, secret)));
 
+    const { database } = cluster;
     const revoked = await runCli(['keys', 'revoke', key.id], { DATABASE_URL: database.databaseUrl!, HERM_DATA_DIR: database.dataDir, LOG_LEVEL: 'silent' });
     expect(revoked.code, revoked.stderr).toBe(0);
     const revokedAt = Date.now();

@@ -8,11 +8,12 @@ import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBase62 } from '../../src/util/ids.ts';
-import { createTestDatabase, postgresBaseUrl, POSTGRES_SKIP_MESSAGE, type TestDatabase } from '../support/databases.ts';
+import { postgresBaseUrl, POSTGRES_SKIP_MESSAGE } from '../support/databases.ts';
 import { hermListening, killHerm, spawnHerm } from '../support/herm-process.ts';
 import { startLoopbackServer } from '../support/loopback-server.ts';
+import { startPostgresNodes, type PostgresNodes } from '../support/postgres-nodes.ts';
 import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
-import { SCRIPTED_MODEL, startTestServer, type TestServer } from '../support/test-server.ts';
+import { SCRIPTED_MODEL } from '../support/test-server.ts';
 
 interface Received {
   id: string;
@@ -136,33 +137,27 @@ describe('a crash during backoff', () => {
 });
 
 describe('two PostgreSQL nodes', () => {
-  let database: TestDatabase | undefined;
-  let nodes: TestServer[] = [];
-  let model: ScriptedModelServer;
+  let cluster: PostgresNodes | undefined;
 
   beforeAll(async () => {
     if (!(await postgresBaseUrl())) return;
-    database = await createTestDatabase('postgres');
-    model = await startScriptedModelServer();
+    const adminKey = `herm_sk_test_${randomBase62(24)}`;
+    // Nodes share HERM_SECRET_KEY (the signing secrets are stored encrypted with it), as a scale-out must.
+    const env = { HERM_ADMIN_KEY: adminKey, HERM_SECRET_KEY: randomBytes(32).toString('base64'), HERM_ALLOW_PRIVATE_URLS: 'true', HERM_WEBHOOK_RETRY_SCHEDULE: '100ms,100ms', HERM_WEBHOOK_POLL_MS: '50' };
+    // On separate data directories, as nodes on separate machines.
+    cluster = await startPostgresNodes({ env, dataDirs: 'own' });
   });
   afterAll(async () => {
-    for (const node of nodes) await node.close();
-    await model?.close();
-    await database?.drop();
+    await cluster?.close();
   });
 
   it('send each message once between them', { timeout: 60_000 }, async (context) => {
-    if (!database) {
+    if (!cluster) {
       console.warn(POSTGRES_SKIP_MESSAGE);
       context.skip();
       return;
     }
-    const adminKey = `herm_sk_test_${randomBase62(24)}`;
-    // Nodes share HERM_SECRET_KEY (the signing secrets are stored encrypted with it), as a scale-out must.
-    const env = { HERM_ADMIN_KEY: adminKey, HERM_SECRET_KEY: randomBytes(32).toString('base64'), HERM_ALLOW_PRIVATE_URLS: 'true', HERM_WEBHOOK_RETRY_SCHEDULE: '100ms,100ms', HERM_WEBHOOK_POLL_MS: '50' };
-    // Started one after the other (migrations), on separate data directories, as nodes on separate machines.
-    nodes = [await startTestServer({ databaseUrl: database.databaseUrl!, model, env })];
-    nodes.push(await startTestServer({ databaseUrl: database.databaseUrl!, model, env }));
+    const { nodes } = cluster;
     // The first attempt of every message fails: the retries are found by both nodes' polls, racing for them.
     const receiver = await startReceiver((_id, attempt) => (attempt === 1 ? 500 : 200));
     try {
