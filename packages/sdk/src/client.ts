@@ -31,6 +31,7 @@ import { WebhookEndpoints } from './resources/webhooks.ts';
 import { Skills } from './resources/skills.ts';
 import { Memories } from './resources/memories.ts';
 import { Automations } from './resources/automations.ts';
+import { Dreams } from './resources/dreams.ts';
 import { Snapshots } from './resources/snapshots.ts';
 import { Threads } from './resources/threads.ts';
 import { McpServers, Tools } from './resources/tools.ts';
@@ -123,6 +124,8 @@ export class Herm {
   readonly skills: Skills;
   readonly memories: Memories;
   readonly automations: Automations;
+  /** Dreams: idle-time self-learning, reviewable and rolled back (`features.dreaming`). */
+  readonly dreams: Dreams;
   readonly files: Files;
   readonly snapshots: Snapshots;
   readonly tools: Tools;
@@ -155,6 +158,7 @@ export class Herm {
     this.skills = new Skills(this);
     this.memories = new Memories(this);
     this.automations = new Automations(this);
+    this.dreams = new Dreams(this);
     this.files = new Files(this);
     this.snapshots = new Snapshots(this);
     this.tools = new Tools(this);

@@ -96,6 +96,11 @@ const configSchema = z.object({
     "Most tokens of memory in a run's system prompt; past it the lowest-priority, oldest memories are left out (the prompt says how many)",
   ),
   HERM_MEMORY_POLL_MS: integer(5_000, 50).describe('How often a node looks for memory observation work left pending (by a restart, or a failure to retry)'),
+  HERM_DREAM_IDLE_MS: integer(1_800_000, 1_000).describe(
+    'How long a deployment with features.dreaming is idle after a run of its customer ends before it dreams (once per idle period)',
+  ),
+  HERM_DREAM_POLL_MS: integer(60_000, 50).describe('How often a node looks for deployments due to dream, and for dreams whose end is not recorded yet'),
+  HERM_DREAM_REVIEW_TOKENS: integer(20_000, 500).describe('Tokens (about 4 characters each) of recent conversation a dream reviews at most, the newest kept'),
   HERM_DOCKER_IDLE_MS: integer(300_000, 100).describe("A deployment's docker container is removed after this long without a command"),
   HERM_COMMAND_TIMEOUT_MS: integer(120_000, 100).describe('Default wall time of one sandboxed command'),
   HERM_MAX_COMMAND_TIMEOUT_MS: integer(600_000, 100).describe('Upper bound a tool call may ask for'),

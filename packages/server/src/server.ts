@@ -1,5 +1,4 @@
 // Builds the services and serves the API: `herm serve` and the tests both start Herm through here.
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -46,11 +45,9 @@ import { startIdempotencySweeper } from './store/idempotency.ts';
 import { openStore } from './store/open-store.ts';
 import { createServerLogger } from './logging/log-output.ts';
 import { DEFAULT_MODEL, parseModelName, resolveModel, type ModelProvider } from './models/index.ts';
-import { MEMORY_DIRECTORY } from './memory/memory-file.ts';
 import { MemoryObserver } from './memory/memory-observer.ts';
 import { promptMemory } from './memory/memory-prompt.ts';
 import { MemoryService } from './memory/memory-service.ts';
-import { imagePath } from './sandbox/limits/workspace-quotas.ts';
 import { readEnvironmentValue } from './models/model-config.ts';
 import { enabledFailpoints } from './util/failpoints.ts';
 import { randomBase62 } from './util/ids.ts';
@@ -61,6 +58,9 @@ import { WebhookWorker } from './webhooks/webhook-worker.ts';
 import { HermMetrics } from './observability/metrics.ts';
 import { countSandboxCommands } from './observability/sandbox-metrics.ts';
 import { AutomationScheduler } from './automations/automation-scheduler.ts';
+import { DreamScheduler } from './dreams/dream-scheduler.ts';
+import { memoryDirectoryFingerprint } from './memory/memory-fingerprint.ts';
+import { DreamService } from './dreams/dream-service.ts';
 import { AutomationService } from './automations/automation-service.ts';
 import { automationBuiltins } from './automations/automations-tool.ts';
 import { systemClock, type Clock } from './util/time.ts';
@@ -258,6 +258,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ component: 'mcp' }),
   });
   let automations: AutomationService | undefined;
+  let dreams: DreamService | undefined;
   const toolset = new DeploymentToolset({
     builtins: builtinTools,
     // The agent manages its automations with a tool of its own, offered only with features.automations on.
@@ -303,6 +304,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await mcpConnections.closeDeployment(deploymentId);
       // Its memory's index, versions and observer state go with it (the files go with the workspace).
       await store.memories.deleteDeployment(deploymentId);
+      await store.dreams.deleteDeployment(deploymentId);
     },
   });
   // Filesystem events (features.filesystem_webhooks): one tracker, so commands at work in one workspace at once
@@ -338,16 +340,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     repository: store.memories,
     files,
     logger: logger.child({ component: 'memory' }),
-    // Seen from the host: the workspace exists, is not an image mounted on demand (a disk_mb workspace, whose
-    // unmounted directory looks empty), and has nothing at .herm/memory (lstat: the name itself, not a target).
-    memoryDirectoryAbsent: async (deployment) => {
-      const workspace = deployments.workspaceDir(deployment.id);
-      if (existsSync(imagePath(workspace)) || !existsSync(workspace)) return false;
-      return fs.lstat(path.join(workspace, MEMORY_DIRECTORY)).then(
-        () => false,
-        (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
-      );
-    },
+    // Seen from the host (memory/memory-fingerprint.ts): no directory, or its files' names, sizes and times.
+    memoryDirectoryFingerprint: (deployment) => memoryDirectoryFingerprint(deployments.workspaceDir(deployment.id)),
+    // Changes found in the files while a dream is at work are the dream's (dreams/).
+    fileActor: async (deployment) => (deployment.features.dreaming && (await store.dreams.running(deployment.id)) ? 'dream' : 'agent'),
   });
   // Usage and credits (usage/): runs' and memory model calls' usage, priced by HERM_MODEL_PRICES, charged to budgets.
   const usage = new UsageService({ repository: store.usage, prices: config.HERM_MODEL_PRICES, logger: logger.child({ component: 'usage' }) });
@@ -376,12 +372,28 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sandboxSpec: (deployment, specOptions) => deployments.sandboxSpec(deployment, specOptions),
     acquireWorkspace: (deployment, threadId) => deployments.acquireWorkspace(deployment, threadId),
     prepareSkills: (deployment, threadId, signal) =>
-      prepareRunSkills(deployment, threadId, deployment.sandbox.type !== 'none', { skillsDir: (record, thread) => deployments.skillsDir(record, thread), files, logger: logger.child({ component: 'skills' }) }, signal),
+      prepareRunSkills(
+        deployment,
+        threadId,
+        deployment.sandbox.type !== 'none',
+        {
+          skillsDir: (record, thread) => deployments.skillsDir(record, thread),
+          files,
+          logger: logger.child({ component: 'skills' }),
+          // What dreams learned applies while dreaming is on (kept, and listed, when it is off).
+          learnedSkills: async (record) => (record.features.dreaming ? store.dreams.learnedSkills(record.id) : []),
+        },
+        signal,
+      ),
     prepareMemory: async (deployment) =>
       deployment.features.memory
         ? promptMemory(await memory.all(deployment), { editable: deployment.sandbox.persistent_filesystem, maxCharacters: config.HERM_MEMORY_PROMPT_TOKENS * 4 })
         : undefined,
-    onRunEnded: (run, deployment) => memoryObserver.runEnded(run, deployment),
+    onRunEnded: (run, deployment) => {
+      memoryObserver.runEnded(run, deployment);
+      dreams?.runEnded(run, deployment);
+    },
+    onRunStarting: (run, deployment) => dreams?.runStarting(run, deployment),
     nodeId,
     leaseMs: config.HERM_RUN_LEASE_MS,
     maxSteps: config.HERM_MAX_STEPS,
@@ -416,6 +428,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     quotas,
   });
   const automationScheduler = new AutomationScheduler({ service: automations, pollMs: config.HERM_AUTOMATIONS_POLL_MS, logger: logger.child({ component: 'automations' }) });
+  // Dreaming: a deployment idle long enough after activity dreams once (a run with trigger "dream").
+  dreams = new DreamService({
+    store,
+    events,
+    runs: runManager,
+    memory,
+    files,
+    nodeId,
+    leaseMs: config.HERM_RUN_LEASE_MS,
+    clock: options.clock ?? systemClock,
+    logger: logger.child({ component: 'dreams' }),
+    settings: { idleMs: config.HERM_DREAM_IDLE_MS, reviewCharacters: config.HERM_DREAM_REVIEW_TOKENS * 4 },
+    quotas,
+  });
+  const dreamScheduler = new DreamScheduler({ service: dreams, pollMs: config.HERM_DREAM_POLL_MS, logger: logger.child({ component: 'dreams' }) });
   // Webhooks: deliveries are enqueued in the commit of the events they tell of, and sent by this worker.
   const webhooks = new WebhookWorker({
     repository: store.webhooks,
@@ -453,6 +480,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     steering,
     automations,
     automationScheduler,
+    dreams,
+    dreamScheduler,
     quotas,
     metrics,
   };
@@ -476,6 +505,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   memoryObserver.start();
   // What came due while the server was down fires now, once per automation.
   automationScheduler.start();
+  dreamScheduler.start();
   runs.startRecoveryLoop(Math.max(1_000, Math.floor(config.HERM_RUN_LEASE_MS / 2)));
   const stopReclaimer = startIdleMemoryReclaimer({
     onReclaim: ({ rssBefore, rssAfter, durationMs }) =>
@@ -532,6 +562,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         steering.stop();
         await memoryObserver.stop();
         await automationScheduler.stop();
+        await dreamScheduler.stop();
         await runs.stop();
         await mcpConnections.close();
         // Before the backends unmount workspaces: a restore unpacking into one stops first.

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { KeyVerifier } from './api/auth.ts';
 import type { AutomationScheduler } from './automations/automation-scheduler.ts';
 import type { AutomationService } from './automations/automation-service.ts';
+import type { DreamScheduler } from './dreams/dream-scheduler.ts';
+import type { DreamService } from './dreams/dream-service.ts';
 import type { Config } from './config.ts';
 import type { DeploymentService } from './deployments/deployment-service.ts';
 import type { DeploymentToolset } from './mcp/deployment-toolset.ts';
@@ -52,6 +54,10 @@ export interface Services {
   automations: AutomationService;
   /** This node's scheduler of automation firings; tick() fires what is due now (tests, after moving the clock). */
   automationScheduler: AutomationScheduler;
+  /** Dreaming: dreams, their changes and rollback, learned skills (dreams/). */
+  dreams: DreamService;
+  /** This node's dream worker; tick() starts the dreams due now (tests, after moving the clock). */
+  dreamScheduler: DreamScheduler;
   /** This server's Prometheus metrics (GET /metrics): its own registry, defined in observability/metrics.ts. */
   metrics: HermMetrics;
   /** Per-account quotas and rate limits (quotas/): the checks, and accounts' overrides. */

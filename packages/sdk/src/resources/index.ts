@@ -1,6 +1,7 @@
 export * from './accounts.ts';
 export * from './audit-log.ts';
 export * from './automations.ts';
+export * from './dreams.ts';
 export * from './deployments/index.ts';
 export * from './files.ts';
 export * from './keys.ts';

@@ -7,7 +7,8 @@ export interface SkillMetadata {
   /** `skl_…`; the deployment's `skills` array shows the same id. */
   skill_id: string;
   name: string;
-  source: 'file' | 'inline' | 'url';
+  /** `learned`: written by a dream for this customer (`features.dreaming`); listed after the product's skills, read-only. */
+  source: 'file' | 'inline' | 'url' | 'learned';
   /**
    * The SKILL.md frontmatter's description: how the agent decides when the skill applies. `null` when a `file`
    * skill cannot be read now (see `unavailable_reason`).
@@ -17,6 +18,8 @@ export interface SkillMetadata {
   path?: string;
   /** `url` skills: where the SKILL.md was fetched from (when added, and at each update). */
   url?: string;
+  /** `learned` skills: the dream that last wrote it (`herm.dreams.get` shows the change). */
+  dream_id?: string;
   /** Where the agent reads it during a run, read-only: `/skills/<name>/SKILL.md`. */
   location: string;
   /** Why the skill cannot be used now (a `file` skill's file missing or unparsable; an old `url` skill until an update fetches it); runs go on without it. */

@@ -31,7 +31,11 @@ export const ERROR_TYPES: Record<ErrorType, { status: number; meaning: string }>
   not_found: { status: 404, meaning: 'The requested deployment, thread, run, secret, snapshot, skill or file (or route) does not exist' },
   method_not_allowed: { status: 405, meaning: 'The path exists but does not take this method; the Allow header lists the ones it takes' },
   conflict: { status: 409, meaning: 'The request conflicts with the current state (an Idempotency-Key still at work, a secret still in use)' },
-  run_in_progress: { status: 409, meaning: 'A message with multitask_strategy "reject" was sent while a run is active on the thread (running or waiting_on_human)' },
+  run_in_progress: {
+    status: 409,
+    meaning:
+      'A message with multitask_strategy "reject" was sent while a run is active on the thread (running or waiting_on_human); or a dream, or its rollback, was asked for while a run is active on the deployment',
+  },
   deployment_not_ready: { status: 409, meaning: 'The deployment is still provisioning (retry after retry-after), or failed to' },
   payload_too_large: { status: 413, meaning: 'The request body is larger than the server accepts' },
   invalid_skill: { status: 422, meaning: 'A skill file could not be fetched or parsed' },

@@ -25,6 +25,7 @@ import { snapshotRoutes } from './snapshots.ts';
 import { threadRoutes } from './threads.ts';
 import { toolRoutes } from './tools.ts';
 import { automationRoutes } from './automations.ts';
+import { dreamRoutes } from './dreams.ts';
 import { memoryRoutes } from './memories.ts';
 import { steeringRoutes } from './steering.ts';
 import { addWebhooksSection, registerWebhookSchemas, webhookEndpointRoutes } from './webhook-endpoints.ts';
@@ -111,6 +112,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   app.route('/v1', toolRoutes());
   app.route('/v1', automationRoutes());
   app.route('/v1', memoryRoutes());
+  app.route('/v1', dreamRoutes());
   app.route('/v1', webhookEndpointRoutes());
   app.route('/v1', steeringRoutes());
   app.route('/v1', accountRoutes());

@@ -126,6 +126,39 @@ const thread = {
 const secret = { secret_id: SEC, name: 'acme-meta-ads', allowed_hosts: ['graph.facebook.com'], created_at: AT };
 const SKL = 'skl_7vB4n2';
 const AUTO = 'auto_5cT2k9';
+const DREAM = 'drm_9aQ2xW';
+const DREAM_SUMMARY = {
+  dream_id: DREAM,
+  deployment_id: DEP,
+  run_id: 'run_dream_4Kp2',
+  thread_id: 'thr_dreams_4Kp2',
+  status: 'completed',
+  reason: 'idle',
+  memories_changed: 1,
+  skills_changed: 1,
+  error: null,
+  created_at: '2026-06-16T02:00:00Z',
+  completed_at: '2026-06-16T02:01:10Z',
+  rolled_back_at: null,
+};
+const DREAM_CHANGES = [
+  {
+    kind: 'memory',
+    memory_id: 'mem_8nW3p4',
+    action: 'updated',
+    before: 'Videos must stay under thirty seconds.',
+    after: 'Videos stay under thirty seconds and end with the logo sting.',
+    priority: 'high',
+  },
+  {
+    kind: 'skill',
+    name: 'acme-video-brief',
+    skill_id: 'skl_L3arn3d',
+    action: 'created',
+    before: null,
+    after: '---\nname: acme-video-brief\ndescription: How Acme wants video briefs written\n---\n1. Keep every video under thirty seconds.\n2. End with the logo sting.\n',
+  },
+];
 const automation = {
   automation_id: AUTO,
   deployment_id: DEP,
@@ -598,6 +631,22 @@ console.log(automation.recent_runs);`,
     sdk: `const { run_id } = await herm.automations.trigger('${DEP}', '${AUTO}');`,
     response: { run_id: RUN, automation_id: AUTO, deployment_id: DEP, thread_id: 'thr_auto_5cT2k9', status: 'running' },
   },
+  'GET /v1/deployments/{deployment_id}/dreams': {
+    sdk: `const { data } = await herm.dreams.list('${DEP}');`,
+    response: { data: [DREAM_SUMMARY], next_cursor: null },
+  },
+  'POST /v1/deployments/{deployment_id}/dreams': {
+    sdk: `const dream = await herm.dreams.create('${DEP}');`,
+    response: { ...DREAM_SUMMARY, status: 'running', reason: 'manual', memories_changed: null, skills_changed: null, completed_at: null },
+  },
+  'GET /v1/deployments/{deployment_id}/dreams/{dream_id}': {
+    sdk: `const dream = await herm.dreams.get('${DEP}', '${DREAM}');`,
+    response: { ...DREAM_SUMMARY, changes: DREAM_CHANGES },
+  },
+  'POST /v1/deployments/{deployment_id}/dreams/{dream_id}/rollback': {
+    sdk: `await herm.dreams.rollback('${DEP}', '${DREAM}');`,
+    response: { ...DREAM_SUMMARY, status: 'rolled_back', rolled_back_at: '2026-06-16T09:12:00Z', changes: DREAM_CHANGES },
+  },
 };
 
 const eventBase = { run_id: z.string(), thread_id: z.string(), created_at: z.string().describe('When the event was appended') };
@@ -697,6 +746,7 @@ export const EVENT_TYPES = [
         status: z.enum(['running', 'waiting_on_human', 'completed', 'error']),
         error: z.object({ type: z.string(), message: z.string() }).optional().describe('With status error: why, e.g. cancelled, step_limit, model_error'),
         automation_id: z.string().optional().describe('Set on every status of a run an automation started (on schedule or by trigger)'),
+        trigger: z.literal('dream').optional().describe('Set on every status of a dream run (features.dreaming): not a run of the customer'),
       })
       .openapi('RunStatusEvent'),
     example: { run_id: RUN, thread_id: THR, status: 'completed', created_at: AT },
@@ -744,6 +794,41 @@ export const EVENT_TYPES = [
       })
       .openapi('AutomationFiredEvent'),
     example: { run_id: RUN, thread_id: 'thr_auto_5cT2k9', automation_id: AUTO, name: 'Weekly video variations', trigger: 'schedule', scheduled_for: '2026-06-15T09:00:00Z', created_at: AT },
+  },
+  {
+    event: 'dream_started',
+    description:
+      'A dream started (features.dreaming: the deployment was idle for HERM_DREAM_IDLE_MS, or POST …/dreams), in the commit that started its ' +
+      'run: a run with trigger "dream" on the deployment\'s dream thread, whose events follow.',
+    schema: z
+      .object({ ...eventBase, dream_id: z.string(), reason: z.enum(['idle', 'manual']) })
+      .openapi('DreamStartedEvent'),
+    example: { run_id: RUN, thread_id: 'thr_dreams_4Kp2', dream_id: 'drm_9aQ2xW', reason: 'idle', created_at: AT },
+  },
+  {
+    event: 'dream_completed',
+    description:
+      "A dream's run ended and what it changed is recorded (GET …/dreams/{dream_id} lists it; …/rollback undoes it). status failed: its run " +
+      'ended in error (cancelled by a run of the customer, for one).',
+    schema: z
+      .object({
+        ...eventBase,
+        dream_id: z.string(),
+        status: z.enum(['completed', 'failed']),
+        memories_changed: z.number().int(),
+        skills_changed: z.number().int(),
+        error: z.string().optional(),
+      })
+      .openapi('DreamCompletedEvent'),
+    example: { run_id: RUN, thread_id: 'thr_dreams_4Kp2', dream_id: 'drm_9aQ2xW', status: 'completed', memories_changed: 3, skills_changed: 1, created_at: AT },
+  },
+  {
+    event: 'dream_rolled_back',
+    description: 'A dream was rolled back: the memories and learned skills it changed are as they were before it.',
+    schema: z
+      .object({ ...eventBase, dream_id: z.string(), memories_changed: z.number().int(), skills_changed: z.number().int() })
+      .openapi('DreamRolledBackEvent'),
+    example: { run_id: RUN, thread_id: 'thr_dreams_4Kp2', dream_id: 'drm_9aQ2xW', memories_changed: 3, skills_changed: 1, created_at: AT },
   },
 ] as const;
 

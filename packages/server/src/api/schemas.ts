@@ -388,7 +388,7 @@ export const Run = z
     deployment_id: z.string(),
     thread_id: z.string(),
     status: RunStatus,
-    trigger: z.string().describe('message, or automation for a run an automation started'),
+    trigger: z.string().describe('message; automation for a run an automation started; dream for a dream run (features.dreaming)'),
     automation_id: z.string().optional().describe('The automation that started the run (trigger automation)'),
     steps: z.number().int(),
     error: z.object({ type: z.string(), message: z.string() }).nullable(),

@@ -7,7 +7,10 @@ import { readFileSkill } from '../skills/run-skills.ts';
 import { MAX_SKILLS, SKILLS_PATH, storedSkillDocument } from '../skills/skill-entries.ts';
 import type { DeploymentRecord, SkillConfig, StoredSkill } from '../store/deployments.ts';
 import { toIso } from '../util/time.ts';
-import { notFound } from './api-error.ts';
+import { ApiError, notFound } from './api-error.ts';
+import { LEARNED_SKILLS_DIRECTORY } from '../dreams/dream-prompt.ts';
+import { DreamBusyError } from '../dreams/dream-service.ts';
+import type { LearnedSkillRecord } from '../dreams/dream-repository.ts';
 import type { AppEnv } from './app-env.ts';
 import { bearerSecurity, errorResponses, json, jsonBody, loadDeployment } from './route-helpers.ts';
 import { ErrorResponse, idParam, SkillInput, skillSourceFields } from './schemas.ts';
@@ -26,13 +29,16 @@ const Skill = z
   .object({
     skill_id: z.string(),
     name: z.string(),
-    source: z.enum(['file', 'inline', 'url']),
+    source: z
+      .enum(['file', 'inline', 'url', 'learned'])
+      .describe("learned: written by a dream for this customer (features.dreaming), in the workspace's learned-skills area; listed after the product's skills"),
     description: z
       .string()
       .nullable()
       .describe("The SKILL.md frontmatter's description: how the agent decides when the skill applies. null when a file skill cannot be read now"),
     path: z.string().optional().describe('file skills: the SKILL.md in the workspace'),
     url: z.string().optional().describe('url skills: where the SKILL.md was fetched from (at create and at each PUT)'),
+    dream_id: z.string().optional().describe('learned skills: the dream that last wrote it (GET …/dreams/{dream_id} shows the change, and can roll it back)'),
     location: z.string().describe(`Where the agent reads it during a run, read-only: ${SKILLS_PATH}/<name>/SKILL.md`),
     unavailable_reason: z
       .string()
@@ -104,6 +110,29 @@ function findSkill(deployment: DeploymentRecord, skillId: string): StoredSkill {
   return skill;
 }
 
+/** A learned skill as the Skills API shows it (dreams/: the index a dream's end brought up to date). */
+function describeLearnedSkill(skill: LearnedSkillRecord) {
+  return {
+    skill_id: skill.skill_id,
+    name: skill.name,
+    source: 'learned' as const,
+    description: skill.description,
+    path: `${LEARNED_SKILLS_DIRECTORY}/${skill.name}/SKILL.md`,
+    ...(skill.dream_id ? { dream_id: skill.dream_id } : {}),
+    location: `${SKILLS_PATH}/${skill.name}/SKILL.md`,
+    created_at: toIso(skill.created_at)!,
+  };
+}
+
+const learnedSkillReadOnly = (skillId: string) =>
+  new ApiError('conflict', `${skillId} is a learned skill: dreams write it. Delete it, or add a product skill (which a learned one never overrides).`, 'skill_id');
+
+/** The learned skill `skillId` of the deployment, if it is one (product skills are looked up first: ids never collide). */
+async function learnedSkill(c: Context<AppEnv>, deployment: DeploymentRecord, skillId: string): Promise<LearnedSkillRecord | undefined> {
+  if (deployment.skills.some((skill) => skill.skill_id === skillId)) return undefined;
+  return (await c.get('services').dreams.learnedSkills(deployment)).find((skill) => skill.skill_id === skillId);
+}
+
 export function skillRoutes(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
@@ -136,7 +165,9 @@ export function skillRoutes(): OpenAPIHono<AppEnv> {
       method: 'get',
       path: '/deployments/{deployment_id}/skills',
       summary: "List a deployment's skills",
-      description: "The deployment's skills in its order (the order the system prompt lists them in), with their descriptions; a file skill is read from the workspace now.",
+      description:
+        "The deployment's skills in its order (the order the system prompt lists them in), with their descriptions; a file skill is read from the workspace now. " +
+        'Skills dreams learned for this customer follow, with source `learned` (runs use them while features.dreaming is on).',
       tags: ['Skills'],
       security: bearerSecurity,
       request: { params: DeploymentParams },
@@ -145,7 +176,8 @@ export function skillRoutes(): OpenAPIHono<AppEnv> {
     async (c) => {
       const deployment = await loadDeployment(c, c.req.valid('param').deployment_id);
       const data = await Promise.all(deployment.skills.map(async (skill) => (await describeSkill(c, deployment, skill)).metadata));
-      return c.json({ data }, 200);
+      const learned = await c.get('services').dreams.learnedSkills(deployment);
+      return c.json({ data: [...data, ...learned.map(describeLearnedSkill)] }, 200);
     },
   );
 
@@ -165,6 +197,8 @@ export function skillRoutes(): OpenAPIHono<AppEnv> {
     async (c) => {
       const { deployment_id, skill_id } = c.req.valid('param');
       const deployment = await loadDeployment(c, deployment_id);
+      const learned = await learnedSkill(c, deployment, skill_id);
+      if (learned) return c.json({ ...describeLearnedSkill(learned), content: learned.content }, 200);
       const { metadata, content } = await describeSkill(c, deployment, findSkill(deployment, skill_id));
       return c.json({ ...metadata, content }, 200);
     },
@@ -186,6 +220,7 @@ export function skillRoutes(): OpenAPIHono<AppEnv> {
     async (c) => {
       const { deployment_id, skill_id } = c.req.valid('param');
       const deployment = await loadDeployment(c, deployment_id);
+      if (await learnedSkill(c, deployment, skill_id)) throw learnedSkillReadOnly(skill_id);
       const current = findSkill(deployment, skill_id);
       const body = c.req.valid('json');
       const skill = await c.get('services').deployments.updateSkill(deployment, skill_id, { ...body, name: body.name ?? current.name } as SkillConfig);
@@ -198,7 +233,9 @@ export function skillRoutes(): OpenAPIHono<AppEnv> {
       method: 'delete',
       path: '/deployments/{deployment_id}/skills/{skill_id}',
       summary: 'Remove a skill',
-      description: 'Removes the skill from the deployment; its next run no longer lists it. A file skill\'s file stays in the workspace.',
+      description:
+        "Removes the skill from the deployment; its next run no longer lists it. A file skill's file stays in the workspace; a learned skill's " +
+        'file goes from the learned-skills area.',
       tags: ['Skills'],
       security: bearerSecurity,
       request: { params: SkillParams },
@@ -207,6 +244,17 @@ export function skillRoutes(): OpenAPIHono<AppEnv> {
     async (c) => {
       const { deployment_id, skill_id } = c.req.valid('param');
       const deployment = await loadDeployment(c, deployment_id);
+      if (!deployment.skills.some((skill) => skill.skill_id === skill_id)) {
+        // A learned skill: its file in the learned-skills area and its index entry go.
+        const learned = await c
+          .get('services')
+          .dreams.deleteLearnedSkill(deployment, skill_id)
+          .catch((error: unknown) => {
+            throw error instanceof DreamBusyError ? new ApiError('conflict', error.message, 'skill_id') : error;
+          });
+        if (!learned) throw notFound('skill', skill_id, 'skill_id');
+        return c.json({ skill_id: learned.skill_id, deleted: true as const }, 200);
+      }
       const removed = await c.get('services').deployments.removeSkill(deployment, skill_id);
       return c.json({ skill_id: removed.skill_id, deleted: true as const }, 200);
     },

@@ -16,6 +16,7 @@ import type { NewEvent } from '../store/events.ts';
 import type { Page, PageRequest } from '../store/pagination.ts';
 import { RunInProgressError, ThreadNotFoundError, type RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
+import { failpoint } from '../util/failpoints.ts';
 import { newId } from '../util/ids.ts';
 import { toIso, type Clock } from '../util/time.ts';
 import { nextRunAfter, parseSchedule } from './schedule.ts';
@@ -239,9 +240,14 @@ export class AutomationService {
       if (!automation) return { result: 'lost' };
       // Turned off: its due times pass without firing (and without a record each, however often it is scheduled).
       if (!deployment.features.automations) return { result: 'off' };
-      return this.#fireIn(trx, deployment, automation, { trigger: 'schedule', scheduledFor: due.next_run_at, now });
+      const outcome = await this.#fireIn(trx, deployment, automation, { trigger: 'schedule', scheduledFor: due.next_run_at, now });
+      failpoint('automation.fire.before_commit');
+      return outcome;
     });
     if (result === 'lost') return false;
+    // Committed: a run it started is `running` under this node's lease, so a restart or another node claims it
+    // like any running run when this process dies before startTaken; the due time stays claimed.
+    failpoint('automation.fire.after_commit');
     const fields = { deploymentId: deployment.id, automationId: due.id, scheduledFor: toIso(due.next_run_at), nextRunAt: toIso(next) };
     if (result === 'off') logger.debug(fields, 'automation due but features.automations is off: not fired');
     else if ('skipped' in result) logger.info({ ...fields, reason: result.skipped }, `automation skipped: ${SKIP_REASONS[result.skipped]}`);

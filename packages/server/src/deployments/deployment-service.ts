@@ -210,7 +210,8 @@ export class DeploymentService {
       ...(deployment.sandbox.limits ? { limits: clampToCeilings(sandboxLimits(deployment.sandbox.limits), this.#options.limitCeilings) } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(deployment.sandbox.image ? { image: deployment.sandbox.image } : {}),
-      ...(deployment.skills.length > 0 ? { readOnlyMounts: [this.#skillsMount(deployment, options.threadId)] } : {}),
+      // With dreaming on, skills it learned may be there without any of the product's.
+      ...(deployment.skills.length > 0 || deployment.features.dreaming ? { readOnlyMounts: [this.#skillsMount(deployment, options.threadId)] } : {}),
     };
   }
 

@@ -12,6 +12,11 @@
 // product or the agent deleted, and an observation like one of them is dropped unless the customer's own new
 // messages say it again.
 //
+// Exactly once across a crash: the memories are written before the marker moves, so a process killed between the two
+// would leave the next claim to observe the same messages again and write the same facts twice. The holder records
+// in its lease what it is about to write (observation-claims.ts), and the next claim, finding it all written, only
+// moves the marker; an embedded (SQLite) start lets the dead process's leases lapse at once.
+//
 // Failures (the model down, a timeout) are logged and retried later with backoff, a few times; never surfaced to a
 // run. The model calls' token counts go to `onUsage` (server.ts records them in the usage ledger, usage/; the default logs them).
 import type { LanguageModel } from 'ai';
@@ -19,8 +24,10 @@ import type { Logger } from 'pino';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import type { RunRecord } from '../store/runs.ts';
 import type { Store } from '../store/store.ts';
+import { failpoint } from '../util/failpoints.ts';
 import { MEMORY_PRIORITIES, type MemoryPriority, type MemoryRecord } from './memory-file.ts';
 import type { MemoryService } from './memory-service.ts';
+import { ObservationClaims, type ObservationWrite } from './observation-claims.ts';
 
 export interface MemoryObserverSettings {
   /** Tokens (≈ characters / 4) of a thread's unobserved messages at which they are observed as soon as a run ends. */
@@ -149,10 +156,12 @@ export class MemoryObserver {
   #again = false;
   #stopped = false;
   readonly #stopController = new AbortController();
+  readonly #claims: ObservationClaims;
 
   constructor(options: MemoryObserverOptions) {
     this.#options = options;
     this.#settings = { ...DEFAULT_OBSERVER_SETTINGS, ...options.settings };
+    this.#claims = new ObservationClaims(options.store.db, options.store.dialect);
   }
 
   #now(): number {
@@ -160,9 +169,10 @@ export class MemoryObserver {
   }
 
   /** A run ended: its thread's new messages are due for observation (with features.memory on). Never throws. */
-  runEnded(run: Pick<RunRecord, 'thread_id'>, deployment: DeploymentRecord): void {
-    // Marked while shutting down too: the next node or start observes it.
-    if (!deployment.features.memory) return;
+  runEnded(run: Pick<RunRecord, 'thread_id' | 'trigger'>, deployment: DeploymentRecord): void {
+    // Marked while shutting down too: the next node or start observes it. A dream's thread is the server's prompt
+    // (with copies of the conversations), not the customer's words: never observed (the dream edits memory itself).
+    if (!deployment.features.memory || run.trigger === 'dream') return;
     const { memories } = this.#options.store;
     memories
       .unobservedCharacters(run.thread_id)
@@ -201,11 +211,11 @@ export class MemoryObserver {
       for (const threadId of due) {
         if (this.#stopped) return taken;
         const now = this.#now();
-        const state = await this.#options.store.memories.claimObservation(threadId, this.#options.nodeId, now, now + this.#settings.leaseMs);
-        if (!state) continue;
+        const claim = await this.#claims.claim(threadId, this.#options.nodeId, now, now + this.#settings.leaseMs);
+        if (!claim) continue;
         claimedAny = true;
         taken++;
-        await this.#observe(state);
+        await this.#observe(claim.state, claim.writing);
       }
       if (!claimedAny) return taken;
     }
@@ -214,7 +224,19 @@ export class MemoryObserver {
   start(): void {
     this.#timer = setInterval(() => this.wake(), this.#settings.pollMs);
     this.#timer.unref();
-    this.wake();
+    // The embedded SQLite mode is one process: a lease held at its start is a dead process's (killed while it
+    // observed), and its work is taken now rather than once the lease expires (runs and webhook deliveries alike).
+    if (this.#options.store.dialect !== 'sqlite') return this.wake();
+    const { logger } = this.#options;
+    this.#claims
+      .expireAllLeases()
+      .then(
+        (expired) => {
+          if (expired > 0) logger.info({ expired }, 'memory observation leases of a previous process let go');
+        },
+        (error: unknown) => logger.warn({ err: error }, 'could not let go of the memory observation leases of a previous process'),
+      )
+      .finally(() => this.wake());
   }
 
   /** Stops looking for work and waits for the work in hand: its model call is aborted, and the work handed back, still pending. */
@@ -225,16 +247,35 @@ export class MemoryObserver {
     await this.#working;
   }
 
-  async #observe(state: { thread_id: string; deployment_id: string; observed_through: number; due_at: number; attempts: number }): Promise<void> {
+  /** `interrupted`: what the claim before this one said it was writing (and did not finish). */
+  async #observe(
+    state: { thread_id: string; deployment_id: string; observed_through: number; due_at: number; attempts: number },
+    interrupted?: ObservationWrite,
+  ): Promise<void> {
     const { store, memory, logger, nodeId } = this.#options;
-    const finish = (observedThrough: number) =>
-      store.memories.finishObservation(state.thread_id, nodeId, { observedThrough, claimedDueAt: state.due_at });
+    const owner = nodeId;
+    const finish = (observedThrough: number, claimedDueAt = state.due_at) =>
+      store.memories.finishObservation(state.thread_id, owner, { observedThrough, claimedDueAt });
     let deployment: DeploymentRecord | undefined;
     try {
       deployment = await store.deployments.getById(state.deployment_id);
       if (!deployment || !deployment.features.memory) {
-        await store.memories.abandonObservation(state.thread_id, nodeId);
+        await store.memories.abandonObservation(state.thread_id, owner);
         return;
+      }
+      // The claim before this one died writing the observations of the messages through `interrupted.through`. All
+      // written: they are the observations of those messages, and only the marker moves (as far as that claim's
+      // due time: a run ended since keeps the thread pending, for the messages after). Cut off partway: observed
+      // again, and those written are in memory now, which the observer is shown and which no observation like one
+      // of them is written over (LIKE_EXISTING).
+      if (interrupted && interrupted.through > state.observed_through) {
+        const written = await this.#claims.observerCreations(deployment.id, state.thread_id, interrupted.since);
+        if (written >= interrupted.count) {
+          await finish(interrupted.through, interrupted.dueAt);
+          logger.info({ deploymentId: deployment.id, threadId: state.thread_id, observations: written }, 'observations written before the observer died kept; thread marked observed');
+          return;
+        }
+        logger.info({ deploymentId: deployment.id, threadId: state.thread_id, written, of: interrupted.count }, 'the observer died writing observations: observing again');
       }
       const messages = await store.memories.messagesAfter(state.thread_id, state.observed_through, MAX_MESSAGES);
       if (messages.length === 0) {
@@ -260,12 +301,22 @@ export class MemoryObserver {
         accepted.push(observation);
         known.push(observation.content);
       }
+      const through = messages.at(-1)!.seq;
+      if (accepted.length > 0) {
+        // Said before writing: a process killed from here on leaves the next claim what it needs (see above).
+        const now = this.#now();
+        if (!(await this.#claims.markWriting(state.thread_id, owner, { through, count: accepted.length, since: now, dueAt: state.due_at }, now))) {
+          logger.warn({ deploymentId: deployment.id, threadId: state.thread_id }, 'memory observation lease lapsed before its observations were written: left to the next claim');
+          return;
+        }
+      }
       await memory.createMany(
         deployment,
         accepted.map((observation) => ({ content: observation.content, priority: observation.priority, source: 'agent' as const, actor: 'observer' as const, threadId: state.thread_id })),
       );
       const written = accepted.length;
-      await finish(messages.at(-1)!.seq);
+      failpoint('memory.observe.before_finish');
+      await finish(through);
       logger.debug({ deploymentId: deployment.id, threadId: state.thread_id, observations: written }, 'thread observed');
       if (written > 0) await this.#maybeReflect(deployment);
     } catch (error) {
@@ -274,13 +325,13 @@ export class MemoryObserver {
       try {
         if (this.#stopped) {
           // Shutting down: the work goes back, still pending, for the next node or start.
-          await store.memories.releaseObservation(state.thread_id, nodeId);
+          await store.memories.releaseObservation(state.thread_id, owner);
           return;
         }
-        if (attempts >= this.#settings.maxAttempts) await store.memories.abandonObservation(state.thread_id, nodeId);
+        if (attempts >= this.#settings.maxAttempts) await store.memories.abandonObservation(state.thread_id, owner);
         else {
           const retryAt = this.#now() + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
-          await store.memories.finishObservation(state.thread_id, nodeId, { observedThrough: state.observed_through, retryAt, claimedDueAt: state.due_at });
+          await store.memories.finishObservation(state.thread_id, owner, { observedThrough: state.observed_through, retryAt, claimedDueAt: state.due_at });
         }
       } catch (recordError) {
         logger.warn({ err: recordError, threadId: state.thread_id }, 'could not record a failed memory observation; its lease lapses');

@@ -288,21 +288,10 @@ export class MemoryRepository {
     return rows.map((row) => row.thread_id);
   }
 
-  /** Takes the thread's observation work for `owner` until `expiresAt`, unless another node holds it. */
-  async claimObservation(threadId: string, owner: string, now: number, expiresAt: number): Promise<ObservationState | undefined> {
-    const [row] = await query<ObservationRow>(
-      this.#db,
-      this.#dialect,
-      `UPDATE memory_observations SET lease_owner = $2, lease_expires_at = $4
-       WHERE thread_id = $1 AND pending = 1 AND due_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at < $3) RETURNING ${OBSERVATION_COLUMNS}`,
-      [threadId, owner, now, expiresAt],
-    );
-    return row ? observationFromRow(row) : undefined;
-  }
-
   /**
-   * Ends a claim: observed through `observedThrough`. `retryAt` keeps the work pending (a failure) with one more
-   * attempt counted. Only the claim's owner can end it. A run that ended meanwhile marked it pending again
+   * Ends a claim: observed through `observedThrough` (what the holder was writing is forgotten: it is written).
+   * `retryAt` keeps the work pending (a failure) with one more attempt counted, and keeps the record of what it was
+   * writing, for the next claim to check (observation-claims.ts). Only the claim's owner can end it. A run that ended meanwhile marked it pending again
    * (markPending cleared `attempts`): that mark stays.
    */
   async finishObservation(threadId: string, owner: string, outcome: { observedThrough: number; retryAt?: number | undefined; claimedDueAt: number }): Promise<void> {
@@ -319,7 +308,7 @@ export class MemoryRepository {
       this.#db,
       this.#dialect,
       `UPDATE memory_observations SET observed_through = $3, pending = CASE WHEN due_at = $4 THEN 0 ELSE pending END, attempts = 0,
-       lease_owner = NULL, lease_expires_at = NULL WHERE thread_id = $1 AND lease_owner = $2`,
+       lease_owner = NULL, lease_expires_at = NULL, writing = NULL WHERE thread_id = $1 AND lease_owner = $2`,
       [threadId, owner, outcome.observedThrough, outcome.claimedDueAt],
     );
   }
@@ -331,7 +320,7 @@ export class MemoryRepository {
 
   /** Gives up on the thread's pending work (too many failures); its next run marks it again. */
   async abandonObservation(threadId: string, owner: string): Promise<void> {
-    await query(this.#db, this.#dialect, 'UPDATE memory_observations SET pending = 0, lease_owner = NULL, lease_expires_at = NULL WHERE thread_id = $1 AND lease_owner = $2', [
+    await query(this.#db, this.#dialect, 'UPDATE memory_observations SET pending = 0, lease_owner = NULL, lease_expires_at = NULL, writing = NULL WHERE thread_id = $1 AND lease_owner = $2', [
       threadId,
       owner,
     ]);

@@ -19,6 +19,7 @@ import { encodeCursor, decodeCursor } from '../store/pagination.ts';
 import { randomBase62 } from '../util/ids.ts';
 import {
   fileMemoryId,
+  isMemoryId,
   MAX_MEMORY_FILE_BYTES,
   MEMORY_DIRECTORY,
   memoryFilePath,
@@ -36,15 +37,27 @@ export interface MemoryServiceOptions {
   logger: Pick<Logger, 'warn'>;
   now?: () => number;
   /**
-   * True when the deployment's workspace certainly has no memory directory, seen from the host without entering
-   * the sandbox; false when it may have one. Listing the directory through the sandbox starts a sandboxed process,
-   * which at every run start cost more than the rest of a text-only run (bench: 91 runs/s instead of ~300).
+   * What the host sees of the deployment's memory directory without entering the sandbox: null when there is none,
+   * a fingerprint of its files (names, sizes, modification times) when there is, undefined when the host cannot
+   * tell (a disk_mb workspace mounted on demand, a symlink on the way). Listing and reading the directory through
+   * the sandbox starts sandboxed processes, which at every run start cost more than the rest of a text-only run
+   * (bench: 91 runs/s instead of ~300); with an unchanged fingerprint the files read last time are used again.
    */
-  memoryDirectoryAbsent?: (deployment: DeploymentRecord) => Promise<boolean>;
+  memoryDirectoryFingerprint?: (deployment: DeploymentRecord) => Promise<string | null | undefined>;
+  /**
+   * Who made the changes found in the files with file tools, asked only when there are some: `agent`, or `dream`
+   * while a dream is at work on the deployment (dreams/). Default `agent`.
+   */
+  fileActor?: (deployment: DeploymentRecord) => Promise<MemoryActor>;
 }
 
 /** Memory files read at most per deployment (by file name); more are left out, and logged. */
 export const MAX_MEMORY_FILES = 500;
+/** Deployments whose memory files are kept between reads (the most recently read), and the most text kept for one. */
+const CACHED_DEPLOYMENTS = 256;
+const MAX_CACHED_CHARACTERS = 1_048_576;
+
+type MemoryFileText = { name: string; text: string; modifiedAt: number };
 const READ_CONCURRENCY = 8;
 
 /** A memory to create, and who creates it. */
@@ -66,10 +79,22 @@ export class MemoryNotFoundError extends Error {
   }
 }
 
+/** Memories changed since the state a revert expected: nothing was changed. */
+export class MemoryConflictError extends Error {
+  readonly memoryIds: string[];
+
+  constructor(memoryIds: string[]) {
+    super(`Changed since: ${memoryIds.join(', ')}.`);
+    this.memoryIds = memoryIds;
+  }
+}
+
 export class MemoryService {
   readonly #options: MemoryServiceOptions;
   /** One memory operation at a time per deployment on this node, so a sync never sees half of an API write. */
   readonly #queues = new Map<string, Promise<unknown>>();
+  /** The memory files last read through the sandbox, per deployment, with the host's fingerprint taken before. */
+  readonly #read = new Map<string, { fingerprint: string; files: MemoryFileText[] }>();
 
   constructor(options: MemoryServiceOptions) {
     this.#options = options;
@@ -95,7 +120,7 @@ export class MemoryService {
    * The deployment's memories, oldest first, with changes made to the files with file tools recorded (as the
    * agent's, or as `actor`'s: a dream run's edits are the dream's).
    */
-  all(deployment: DeploymentRecord, actor: MemoryActor = 'agent'): Promise<MemoryRecord[]> {
+  all(deployment: DeploymentRecord, actor?: MemoryActor): Promise<MemoryRecord[]> {
     return this.#serial(deployment.id, async () => {
       // Most reads find nothing changed: they compare without the cross-node lock. A difference is recorded under
       // it, compared again (another node may have been between writing a file and indexing it).
@@ -109,7 +134,7 @@ export class MemoryService {
   /** Runs a write as the deployment's only memory writer (on this node and across nodes), the files compared first. */
   #write<T>(deployment: DeploymentRecord, work: (repository: MemoryRepository, current: MemoryRecord[]) => Promise<T>): Promise<T> {
     return this.#serial(deployment.id, () =>
-      this.#options.repository.exclusive(deployment.id, async (repository) => work(repository, await this.#sync(repository, deployment, 'agent'))),
+      this.#options.repository.exclusive(deployment.id, async (repository) => work(repository, await this.#sync(repository, deployment))),
     );
   }
 
@@ -202,6 +227,41 @@ export class MemoryService {
     });
   }
 
+  /**
+   * Puts memories back as they were (a dream's rollback), all or nothing, as the deployment's only memory writer:
+   * each item goes from `after` (its text now, null: absent) back to `before` (null: absent). An item already as
+   * `before` is done (a retry); one that is neither is a conflict, and then nothing changes.
+   * @throws MemoryConflictError naming the memories that changed since.
+   */
+  async revert(deployment: DeploymentRecord, items: readonly { memory_id: string; before: MemoryRecord | null; after: string | null }[], actor: MemoryActor): Promise<void> {
+    await this.#write(deployment, async (repository, memories) => {
+      const current = new Map(memories.map((memory) => [memory.memory_id, memory]));
+      const pending = items.filter((item) => (current.get(item.memory_id)?.content ?? null) !== (item.before?.content ?? null));
+      const conflicts = pending.filter((item) => (current.get(item.memory_id)?.content ?? null) !== item.after).map((item) => item.memory_id);
+      if (conflicts.length > 0) throw new MemoryConflictError(conflicts);
+      for (const item of pending) {
+        const now = this.#now();
+        const present = current.get(item.memory_id);
+        if (!item.before) {
+          if (deployment.sandbox.persistent_filesystem) {
+            await this.#options.files.delete({ deployment }, present!.path).catch((error: unknown) => {
+              if (!(error instanceof WorkspaceFileError && error.reason === 'not_found')) throw error;
+            });
+          }
+          await repository.record(deployment.id, { action: 'deleted', actor, memory: present!, before: present!.content, versionId: versionId(), now });
+        } else if (present) {
+          const memory: MemoryRecord = { ...present, content: item.before.content, priority: item.before.priority, updated_at: now };
+          await this.#writeFile(deployment, memory);
+          await repository.record(deployment.id, { action: 'updated', actor, memory, before: present.content, versionId: versionId(), now });
+        } else {
+          const memory: MemoryRecord = { ...item.before, updated_at: now };
+          await this.#writeFile(deployment, memory);
+          await repository.record(deployment.id, { action: 'created', actor, memory, before: null, versionId: versionId(), now });
+        }
+      }
+    });
+  }
+
   /** A memory's versions, newest first; known as long as a version is (a deleted memory's too). */
   async versions(deployment: DeploymentRecord, memoryId: string, page: PageRequest): Promise<Page<MemoryVersionRecord>> {
     await this.all(deployment);
@@ -221,12 +281,14 @@ export class MemoryService {
   }
 
   /** The memory as its files hold it now, the index brought up to date (file-tool changes kept as `actor`'s versions). */
-  async #sync(repository: MemoryRepository, deployment: DeploymentRecord, actor: MemoryActor): Promise<MemoryRecord[]> {
+  async #sync(repository: MemoryRepository, deployment: DeploymentRecord, actor?: MemoryActor): Promise<MemoryRecord[]> {
     const { current, changes } = await this.#compare(repository, deployment);
+    if (changes.length === 0) return current;
+    const changedBy = actor ?? (await this.#options.fileActor?.(deployment)) ?? 'agent';
     const now = this.#now();
     for (const change of changes) {
       if (change.action === 'touched') await repository.touch(deployment.id, change.memory);
-      else await repository.record(deployment.id, { action: change.action, actor, memory: change.memory, before: change.before, versionId: versionId(), now });
+      else await repository.record(deployment.id, { action: change.action, actor: changedBy, memory: change.memory, before: change.before, versionId: versionId(), now });
     }
     return current;
   }
@@ -242,7 +304,10 @@ export class MemoryService {
     for (const file of files) {
       const parsed = parseMemoryFile(file.text);
       if (parsed.content === '') continue;
-      let memoryId = parsed.id && !seen.has(parsed.id) ? parsed.id : fileMemoryId(file.name);
+      // No id in the front matter (the agent rewrote the file as plain text): a file named after a memory id keeps it.
+      const stem = file.name.slice(0, -'.md'.length);
+      const named = isMemoryId(stem) && !seen.has(stem) ? stem : fileMemoryId(file.name);
+      const memoryId = parsed.id && !seen.has(parsed.id) ? parsed.id : named;
       if (seen.has(memoryId)) continue;
       seen.add(memoryId);
       const prior = known.get(memoryId);
@@ -278,10 +343,33 @@ export class MemoryService {
     return { current, changes };
   }
 
-  async #readFiles(deployment: DeploymentRecord): Promise<{ name: string; text: string; modifiedAt: number }[]> {
+  async #readFiles(deployment: DeploymentRecord): Promise<MemoryFileText[]> {
+    // What the sandboxed listing would answer (not_found: no memory), or what it answered last time, without
+    // starting a process.
+    const fingerprint = await this.#options.memoryDirectoryFingerprint?.(deployment).catch(() => undefined);
+    if (fingerprint === null) {
+      this.#read.delete(deployment.id);
+      return [];
+    }
+    const cached = this.#read.get(deployment.id);
+    if (fingerprint !== undefined && cached?.fingerprint === fingerprint) {
+      // Most recently used last: the map's first entry is the one to drop.
+      this.#read.delete(deployment.id);
+      this.#read.set(deployment.id, cached);
+      return cached.files;
+    }
+    const files = await this.#readThroughSandbox(deployment);
+    this.#read.delete(deployment.id);
+    // Taken before the read: a file changed meanwhile changes the next fingerprint, and is read again then.
+    if (fingerprint !== undefined && files.reduce((total, file) => total + file.text.length, 0) <= MAX_CACHED_CHARACTERS) {
+      this.#read.set(deployment.id, { fingerprint, files });
+      if (this.#read.size > CACHED_DEPLOYMENTS) this.#read.delete(this.#read.keys().next().value!);
+    }
+    return files;
+  }
+
+  async #readThroughSandbox(deployment: DeploymentRecord): Promise<MemoryFileText[]> {
     const { files, logger } = this.#options;
-    // What the sandboxed listing would answer (not_found: no memory), without starting a process.
-    if (await this.#options.memoryDirectoryAbsent?.(deployment).catch(() => false)) return [];
     let entries;
     try {
       entries = (await files.list({ deployment }, MEMORY_DIRECTORY)).entries;
@@ -300,7 +388,7 @@ export class MemoryService {
       logger.warn({ deploymentId: deployment.id, files: candidates.length }, `more than ${MAX_MEMORY_FILES} memory files: the rest are left out`);
     }
     const wanted = candidates.filter((entry) => (entry.size ?? 0) <= MAX_MEMORY_FILE_BYTES).slice(0, MAX_MEMORY_FILES);
-    const read: ({ name: string; text: string; modifiedAt: number } | undefined)[] = new Array(wanted.length);
+    const read: (MemoryFileText | undefined)[] = new Array(wanted.length);
     let next = 0;
     const worker = async () => {
       while (next < wanted.length) {

@@ -198,8 +198,10 @@ export class RunJournal {
   }
 
   event(type: string, data: Record<string, unknown>): NewEvent {
-    // A run an automation started says so in each of its status changes and steering requests (automations/).
+    // A run an automation started says so in each of its status changes and steering requests (automations/), and a
+    // dream's says it is one (dreams/), so that webhooks and streams tell them from the customer's runs.
     if ((type === 'run_status' || type === 'steering_request') && this.run.automation_id) data = { ...data, automation_id: this.run.automation_id };
+    if ((type === 'run_status' || type === 'steering_request') && this.run.trigger === 'dream') data = { ...data, trigger: 'dream' };
     const redacted = this.#redactor ? this.#redactor.redactDeep(data) : data;
     return { deploymentId: this.run.deployment_id, type, threadId: this.run.thread_id, runId: this.run.id, data: redacted };
   }

@@ -60,6 +60,8 @@ export interface RunManagerOptions {
   prepareMemory?: (deployment: DeploymentRecord, threadId: string) => Promise<PromptMemory | undefined>;
   /** Called once a run's attempt here has ended it (its end committed), e.g. to observe the thread for memory in the background. */
   onRunEnded?: (run: RunRecord, deployment: DeploymentRecord) => void;
+  /** Called as a run starts to work on this node (a new one, a resumed one), e.g. to stop a dream beside a customer's run. */
+  onRunStarting?: (run: RunRecord, deployment: DeploymentRecord) => void;
   /** The sandbox a deployment's commands run in (DeploymentService.sandboxSpec); the thread picks a session workspace. */
   sandboxSpec: (deployment: DeploymentRecord, options: { env: Record<string, string>; threadId: string }) => SandboxSpec;
   /** Holds the run's workspace while it runs (DeploymentService.acquireWorkspace): a session workspace is created then. */
@@ -188,7 +190,12 @@ export class RunManager {
             ...(answer.announce ? [toolEvent('tool_call', answer, { arguments: answer.call.input })] : []),
             toolEvent('tool_result', answer, { result: answer.result, is_error: true }),
           ]),
-          event('run_status', { status: 'error', error, ...(run.automation_id ? { automation_id: run.automation_id } : {}) }),
+          event('run_status', {
+            status: 'error',
+            error,
+            ...(run.automation_id ? { automation_id: run.automation_id } : {}),
+            ...(run.trigger === 'dream' ? { trigger: 'dream' } : {}),
+          }),
         ],
       };
     }).catch((caught: unknown) => {
@@ -263,6 +270,7 @@ export class RunManager {
 
   #start(run: RunRecord, deployment: DeploymentRecord): void {
     if (this.#active.has(run.id) || this.#stopped) return;
+    this.#options.onRunStarting?.(run, deployment);
     const controller = new AbortController();
     const journal = this.#journal(run, {
       // A write refused by the fence, or a lease not renewed for a lease period: stop the model stream and the
@@ -330,8 +338,9 @@ export class RunManager {
             return builtins();
           })
         : { ...builtins(), unavailable: [] };
-      // With features.steering off nobody can be asked: the ask tool is not offered and no call waits.
-      if (!deployment.features.steering) delete toolset.tools[ASK_HUMAN_TOOL];
+      // With features.steering off nobody can be asked: the ask tool is not offered and no call waits. A dream has no
+      // one to ask either (its steering policy still holds: a call that needs approval waits for it).
+      if (!deployment.features.steering || run.trigger === 'dream') delete toolset.tools[ASK_HUMAN_TOOL];
       await runAgent({
         run,
         deployment,

@@ -54,7 +54,8 @@ function skillsSection({ skills, unavailable }: PromptSkills): string | undefine
     );
     for (const skill of skills) {
       const directory = skill.directory ? `; its files: ${skill.directory}` : '';
-      lines.push(`- ${skill.name}: ${skill.description} (${skill.location}${directory})`);
+      const learned = skill.learned ? ' [learned for this customer]' : '';
+      lines.push(`- ${skill.name}${learned}: ${skill.description} (${skill.location}${directory})`);
     }
   }
   for (const skill of unavailable) lines.push(`Skill "${skill.name}" is not available in this run: ${skill.reason}.`);

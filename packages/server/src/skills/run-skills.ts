@@ -31,6 +31,8 @@ export interface PromptSkill {
   location: string;
   /** `file` skills: the skill's own directory in the workspace, with any files it brings. */
   directory?: string;
+  /** A skill a dream learned for this customer (dreams/), not one of the product's. */
+  learned?: true;
 }
 
 /** What a run's system prompt says about skills. */
@@ -47,6 +49,11 @@ export interface RunSkillsOptions {
   /** Workspace reads through the deployment's sandbox. */
   files: Pick<WorkspaceFiles, 'read'>;
   logger: Pick<Logger, 'warn'>;
+  /**
+   * The skills dreams learned for the deployment (dreams/: from the index, not the workspace), listed after the
+   * product's; one named like a product skill is left out (a product skill is never overridden).
+   */
+  learnedSkills?: (deployment: DeploymentRecord) => Promise<{ name: string; description: string; content: string }[]>;
 }
 
 /** Description characters the prompt shows at most per skill (the Agent Skills format's own limit). */
@@ -99,7 +106,9 @@ export async function prepareRunSkills(
   options: RunSkillsOptions,
   signal?: AbortSignal,
 ): Promise<PromptSkills> {
-  if (deployment.skills.length === 0) return { skills: [], unavailable: [] };
+  const learned = (await options.learnedSkills?.(deployment)) ?? [];
+  // With dreaming on there may be learned skills to take away (deleted, rolled back): the directory is tidied.
+  if (deployment.skills.length === 0 && learned.length === 0 && !deployment.features.dreaming) return { skills: [], unavailable: [] };
   const workspace: FilesWorkspace = { deployment, threadId };
   const loaded = await Promise.all(
     deployment.skills.map(async (skill): Promise<{ skill: StoredSkill; content: string; description: string } | { skill: StoredSkill; reason: string }> => {
@@ -138,6 +147,14 @@ export async function prepareRunSkills(
         ? { name, description, location, directory: skillWorkspaceDirectory(entry.skill.path) }
         : { name, description, location },
     );
+  }
+  const productNames = new Set(deployment.skills.map((skill) => skill.name));
+  for (const skill of learned) {
+    if (productNames.has(skill.name) || !SKILL_DIRECTORY_NAME.test(skill.name)) continue;
+    await writeSkillFile(path.join(root, skill.name), skill.content);
+    kept.add(skill.name);
+    const location = sandboxed ? `${SKILLS_PATH}/${skill.name}/SKILL.md` : path.join(root, skill.name, 'SKILL.md');
+    prompt.skills.push({ name: skill.name, description: oneLine(skill.description), location, learned: true });
   }
   // Skills removed since (and leftovers of an interrupted write) go; the directory itself stays.
   for (const existing of await fs.readdir(root)) {

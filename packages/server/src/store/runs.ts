@@ -311,6 +311,30 @@ export class RunRepository {
     return { ...result, run: { ...result.run, automation_id: automationId } };
   }
 
+  /**
+   * A dream's message, posted inside the caller's transaction (dreams/dream-service.ts: the claim of the idle period,
+   * the dream's record and its run commit together), starting a run with trigger "dream" on the deployment's dream
+   * thread, created here (titled `threadTitle`) when `createThread`. Never folds: a run active there is a
+   * RunInProgressError.
+   */
+  async submitDreamIn(
+    trx: Db,
+    input: { deploymentId: string; threadId: string; createThread?: { title: string } | undefined; content: string; nodeId: string; leaseMs: number },
+  ): Promise<SubmitResult> {
+    const { createThread, ...message } = input;
+    if (createThread) {
+      const created = Date.now();
+      await query(
+        trx,
+        this.#dialect,
+        'INSERT INTO threads (id, deployment_id, title, active_run_id, message_count, history_seq, summary, summary_through, ' +
+          'created_at, updated_at, last_activity_at, deleted_at) VALUES ($1, $2, $3, NULL, 0, 0, NULL, 0, $4, $4, NULL, NULL)',
+        [input.threadId, input.deploymentId, createThread.title, created],
+      );
+    }
+    return this.#submitIn(trx, { ...message, trigger: 'dream', strategy: 'reject' });
+  }
+
   async #submitIn(
     trx: Db,
     input: {

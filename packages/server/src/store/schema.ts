@@ -211,6 +211,29 @@ const MIGRATIONS: string[][] = [
     `CREATE TABLE rate_limit_buckets (
       bucket TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, allowed INTEGER NOT NULL, updated_at BIGINT NOT NULL)`,
   ],
+  [
+    // The memory observer's record of what its lease holder is writing (memory/observation-claims.ts): a claim after
+    // a crash between writing observations and moving the marker finds them written and only moves the marker.
+    `ALTER TABLE memory_observations ADD COLUMN writing TEXT`,
+  ],
+  [
+    // Dreaming (dreams/): each deployment's idle tracking (its last activity, what the last dream covered, the
+    // thread dreams run on), its dreams with the memory and learned skills they started from and what they changed,
+    // and the index of learned skills (the files live in the workspace's learned-skills area; runs read the index).
+    `CREATE TABLE dream_state (
+      deployment_id TEXT PRIMARY KEY, last_activity_at BIGINT NOT NULL, dreamed_through BIGINT NOT NULL, thread_id TEXT)`,
+    `CREATE INDEX dream_state_activity ON dream_state (last_activity_at)`,
+    `CREATE TABLE dreams (
+      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, run_id TEXT NOT NULL, thread_id TEXT NOT NULL, status TEXT NOT NULL,
+      reason TEXT NOT NULL, activity_through BIGINT NOT NULL, before_state TEXT NOT NULL, changes TEXT, error TEXT,
+      created_at BIGINT NOT NULL, completed_at BIGINT, rolled_back_at BIGINT)`,
+    `CREATE INDEX dreams_deployment ON dreams (deployment_id, created_at)`,
+    `CREATE INDEX dreams_run ON dreams (run_id)`,
+    `CREATE INDEX dreams_status ON dreams (status)`,
+    `CREATE TABLE learned_skills (
+      deployment_id TEXT NOT NULL, name TEXT NOT NULL, skill_id TEXT NOT NULL, description TEXT NOT NULL, content TEXT NOT NULL,
+      dream_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (deployment_id, name))`,
+  ],
 ];
 
 /**

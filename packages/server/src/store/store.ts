@@ -14,6 +14,7 @@ import { WebhookRepository } from './webhooks.ts';
 import { SteeringRepository } from '../steering/steering-store.ts';
 import { MemoryRepository } from '../memory/memory-repository.ts';
 import { UsageRepository } from '../usage/usage-repository.ts';
+import { DreamRepository } from '../dreams/dream-repository.ts';
 
 export class Store {
   readonly db: Db;
@@ -36,6 +37,8 @@ export class Store {
   readonly memories: MemoryRepository;
   /** Usage records and credit budgets (usage/). */
   readonly usage: UsageRepository;
+  /** Dreams, deployments' idle state and learned skills' index (dreams/). */
+  readonly dreams: DreamRepository;
 
   constructor(db: Db, dialect: Dialect) {
     this.db = db;
@@ -54,6 +57,7 @@ export class Store {
     this.steering = new SteeringRepository(db, dialect);
     this.memories = new MemoryRepository(db, dialect);
     this.usage = new UsageRepository(db, dialect);
+    this.dreams = new DreamRepository(db, dialect);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,8 @@
-// Failpoints: named places, just before and just after each commit of a run's state, where a test can make the
-// process die as a crash would (kill -9), to prove that a restart or another node picks up from what was
-// committed and nothing is lost, doubled or left unanswered. Off unless HERM_FAILPOINTS names them (comma-
-// separated), in the spirit of TiKV's fail-rs and FoundationDB's buggify; off, a failpoint is one Set lookup.
+// Failpoints: named places, just before and just after each commit of a run's state (and of the background work
+// that starts runs or writes memory), where a test can make the process die as a crash would (kill -9), to prove
+// that a restart or another node picks up from what was committed and nothing is lost, doubled or left unanswered.
+// Off unless HERM_FAILPOINTS names them (comma-separated), in the spirit of TiKV's fail-rs and FoundationDB's
+// buggify; off, a failpoint is one Set lookup.
 
 /** Every failpoint, in the order a run meets them. `*.before_commit` fires inside the transaction, after its writes. */
 export const FAILPOINTS = [
@@ -41,6 +42,14 @@ export const FAILPOINTS = [
   'steering.pause.after_commit',
   'steering.approval.before_commit',
   'steering.approval.after_commit',
+  // A scheduled automation firing (automations/automation-service.ts #fireScheduled): the claim of its due time, the
+  // firing's record, its message and run and the automation_fired event, in one commit; then the run starts. Not
+  // places of a run of their own: driven by test/e2e/automation-crash.test.ts.
+  'automation.fire.before_commit',
+  'automation.fire.after_commit',
+  // The memory observer (memory/memory-observer.ts): a thread's observations written as memories, the thread's
+  // marker not yet moved past the messages they came from. Driven by test/memory/memory-crash.test.ts.
+  'memory.observe.before_finish',
   // Not places of a run: faults `herm serve` injects into itself once it listens, to prove its process-level
   // handlers (util/process-handlers.ts): a promise rejection nobody handles (logged, the server serves on) and an
   // exception nobody catches (logged, the process exits 1). They do not kill the process like the others.

@@ -43,6 +43,7 @@ export const ID_PREFIXES = {
   automation: 'auto',
   automationFiring: 'afire',
   auditEntry: 'aud',
+  dream: 'drm',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

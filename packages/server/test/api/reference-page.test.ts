@@ -11,8 +11,20 @@ import { DEFAULT_MODEL } from '../../src/models/index.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const CHROMIUM = process.env.HERM_CHROMIUM ?? '/usr/bin/chromium';
-// The spec's event types, and steering_resolved (Herm's: a steering request answered, expired or cancelled).
-const SPEC_EVENT_TYPES = ['token', 'tool_call', 'tool_result', 'steering_request', 'steering_resolved', 'run_status', 'filesystem', 'automation_fired'];
+// The spec's event types, steering_resolved (Herm's: a steering request answered, expired or cancelled) and dreaming's.
+const SPEC_EVENT_TYPES = [
+  'token',
+  'tool_call',
+  'tool_result',
+  'steering_request',
+  'steering_resolved',
+  'run_status',
+  'filesystem',
+  'automation_fired',
+  'dream_started',
+  'dream_completed',
+  'dream_rolled_back',
+];
 
 let herm: TestServer;
 let html: string;

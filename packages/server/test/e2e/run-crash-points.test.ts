@@ -164,8 +164,10 @@ async function checkRun(url: string, scenario: Scenario, deploymentId: string, p
 type Drive = 'message' | 'new_thread' | 'kill_then' | 'secret_deleted' | 'sigterm';
 
 /** The failpoints at commit points (the `process.*` ones are faults of the process handlers, tested with them). */
-// The steering commit points (a run pausing for a human, taking an approval) have their scenarios in steering-crash.test.ts.
-const COMMIT_POINTS = FAILPOINTS.filter((name) => !name.startsWith('process.') && !name.startsWith('steering.'));
+// The steering commit points (a run pausing for a human, taking an approval) have their scenarios in steering-crash.test.ts,
+// the automation firing's in automation-crash.test.ts and the memory observer's in test/memory/memory-crash.test.ts.
+const ELSEWHERE = ['process.', 'steering.', 'automation.', 'memory.'];
+const COMMIT_POINTS = FAILPOINTS.filter((name) => !ELSEWHERE.some((prefix) => name.startsWith(prefix)));
 
 const DRIVES: Partial<Record<FailpointName, Drive>> = {
   'submit.before_commit': 'new_thread',

@@ -1,6 +1,10 @@
 // The pieces of observational memory that need no server: memory files, the prompt section's bound, the observer's
 // reply format and similarity.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { memoryDirectoryFingerprint } from '../../src/memory/memory-fingerprint.ts';
 import { fileMemoryId, parseMemoryFile, serializeMemoryFile, type MemoryRecord } from '../../src/memory/memory-file.ts';
 import { observerPrompt, parseObservations, similarity } from '../../src/memory/memory-observer.ts';
 import { memorySection, promptMemory } from '../../src/memory/memory-prompt.ts';
@@ -84,5 +88,40 @@ describe("the observer's reply", () => {
     expect(prompt).toContain('deleted on purpose');
     expect(prompt).toContain('- Hates red.');
     expect(prompt).toContain('[2026-12-06 09:30] customer: I ship on Fridays\n[2026-12-06 09:31] agent: Noted');
+  });
+});
+
+describe("the memory directory's fingerprint (seen from the host)", () => {
+  it('is null without the directory, changes with any change of a file, and cannot tell through a symlink', async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'herm-memory-fingerprint-'));
+    try {
+      expect(await memoryDirectoryFingerprint(workspace)).toBeNull();
+      const directory = path.join(workspace, '.herm', 'memory');
+      fs.mkdirSync(directory, { recursive: true });
+      const empty = await memoryDirectoryFingerprint(workspace);
+      expect(typeof empty).toBe('string');
+      const file = path.join(directory, 'mem_abc.md');
+      fs.writeFileSync(file, 'Brand color is violet.');
+      const written = await memoryDirectoryFingerprint(workspace);
+      expect(written).not.toBe(empty);
+      expect(await memoryDirectoryFingerprint(workspace)).toBe(written);
+      // Rewritten in place with text of the same length: the file's times change.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      fs.writeFileSync(file, 'Brand color is indigo');
+      fs.appendFileSync(file, '.');
+      const rewritten = await memoryDirectoryFingerprint(workspace);
+      expect(rewritten).not.toBe(written);
+      // A symlinked entry (its target may change without it), or a symlinked directory: the host cannot tell.
+      fs.writeFileSync(path.join(workspace, 'notes.md'), 'Elsewhere.');
+      fs.symlinkSync('../../notes.md', path.join(directory, 'linked.md'));
+      expect(await memoryDirectoryFingerprint(workspace)).toBeUndefined();
+      fs.rmSync(path.join(directory, 'linked.md'));
+      fs.rmSync(path.join(workspace, '.herm'), { recursive: true });
+      fs.mkdirSync(path.join(workspace, 'real', 'memory'), { recursive: true });
+      fs.symlinkSync('real', path.join(workspace, '.herm'));
+      expect(await memoryDirectoryFingerprint(workspace)).toBeUndefined();
+    } finally {
+      fs.rmSync(workspace, { recursive: true, force: true });
+    }
   });
 });

@@ -94,6 +94,8 @@ export interface RunStatusEvent extends EventBase {
   error?: RunError | null;
   /** Set on every status of a run an automation started. */
   automation_id?: string;
+  /** Set on every status of a dream run (`features.dreaming`): not a run of the customer. */
+  trigger?: 'dream';
 }
 
 /** An automation started a run (at a due time, or by `herm.automations.trigger`); its run_status events follow. */
@@ -104,6 +106,31 @@ export interface AutomationFiredEvent extends EventBase {
   trigger: 'schedule' | 'manual';
   /** The due time it fired for; `null` for a manual trigger. */
   scheduled_for: string | null;
+}
+
+/** A dream started (`features.dreaming`): its run (trigger `dream`) follows on the dream thread. */
+export interface DreamStartedEvent extends EventBase {
+  type: 'dream_started';
+  dream_id: string;
+  reason: 'idle' | 'manual';
+}
+
+/** A dream's run ended and what it changed is recorded (`herm.dreams.get`). */
+export interface DreamCompletedEvent extends EventBase {
+  type: 'dream_completed';
+  dream_id: string;
+  status: 'completed' | 'failed';
+  memories_changed: number;
+  skills_changed: number;
+  error?: string;
+}
+
+/** A dream was rolled back (`herm.dreams.rollback`). */
+export interface DreamRolledBackEvent extends EventBase {
+  type: 'dream_rolled_back';
+  dream_id: string;
+  memories_changed: number;
+  skills_changed: number;
 }
 
 /**
@@ -154,7 +181,10 @@ export type HermEvent =
   | SteeringResolvedEvent
   | RunStatusEvent
   | FilesystemEvent
-  | AutomationFiredEvent;
+  | AutomationFiredEvent
+  | DreamStartedEvent
+  | DreamCompletedEvent
+  | DreamRolledBackEvent;
 
 export type HermEventType = HermEvent['type'];
 
