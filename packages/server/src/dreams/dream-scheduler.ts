@@ -46,8 +46,9 @@ export class DreamScheduler {
 
   async #pass(): Promise<number> {
     if (this.#stopped) return 0;
+    // Each on its own: dreams whose end cannot be recorded now never keep others from starting.
+    await this.#service.finishOrphans().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not look for dreams to finish; retrying at the next poll'));
     try {
-      await this.#service.finishOrphans();
       return await this.#service.dreamDue();
     } catch (error) {
       this.#logger.warn({ err: error }, 'dream scheduling failed; retrying at the next poll');

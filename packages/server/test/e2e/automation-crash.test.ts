@@ -4,16 +4,15 @@
 // of it was written and it fires at the restart; after it, the run committed with the firing is claimed like any
 // running run and runs to completion, and the due time (claimed in that commit) does not fire again. On PostgreSQL
 // the run is taken over once its lease (2 s here) expired.
-import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FailpointName } from '../../src/util/failpoints.ts';
 import { availableDialects, createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { hermListening, killHerm, spawnHerm, withTimeout, type HermProcess } from '../support/herm-process.ts';
 import { startScriptedModelServer, type ScriptedModelServer } from '../support/scripted-model-server.ts';
+import { adminApi, openDatabase } from '../support/crash-points.ts';
 
 const ADMIN_KEY = 'herm_sk_automation_crash_test_key_1';
+const api = adminApi(ADMIN_KEY);
 const INSTRUCTIONS = 'Send the hourly digest.';
 
 let model: ScriptedModelServer;
@@ -31,14 +30,6 @@ afterAll(async () => {
   for (const database of databases) await database.drop().catch(() => {});
 });
 
-async function api(url: string, method: string, urlPath: string, body?: unknown) {
-  const response = await fetch(`${url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -52,21 +43,6 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 
 const iso = (time: number) => new Date(time).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** Runs statements on the test's database directly, in PostgreSQL's form ($1…); numbers come back as numbers. */
-async function openDatabase(database: TestDatabase): Promise<{ rows: (text: string, parameters: unknown[]) => Promise<any[]>; close: () => Promise<void> }> {
-  if (database.databaseUrl) {
-    const client = new pg.Client({ connectionString: database.databaseUrl });
-    await client.connect();
-    const numeric = (row: Record<string, unknown>) =>
-      Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value]));
-    return { rows: async (text, parameters) => (await client.query(text, parameters)).rows.map(numeric), close: () => client.end() };
-  }
-  const sqlite = new DatabaseSync(path.join(database.dataDir, 'herm.sqlite'));
-  return {
-    rows: async (text, parameters) => sqlite.prepare(text.replace(/\$(\d+)/g, '?$1')).all(...(parameters as never[])),
-    close: async () => sqlite.close(),
-  };
-}
 
 for (const dialect of dialects) {
   describe(`kill -9 at an automation firing, on ${dialect}`, () => {

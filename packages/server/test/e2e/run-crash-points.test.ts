@@ -8,12 +8,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILPOINTS, type FailpointName } from '../../src/util/failpoints.ts';
 import { availableDialects, createTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { hermListening, killHerm, spawnHerm, withTimeout, type HermProcess } from '../support/herm-process.ts';
+import { hermListening, killHerm, spawnHerm, type HermProcess } from '../support/herm-process.ts';
 import { describeEvents, isFinalStatus, replayProblems, runEventProblems } from '../support/run-invariants.ts';
 import { startScriptedModelServer, type ScriptedModelServer, type ScriptedTurn } from '../support/scripted-model-server.ts';
 import { openSse, type WireEvent } from '../support/sse-client.ts';
+import { adminApi, diesAt } from '../support/crash-points.ts';
 
 const ADMIN_KEY = 'herm_sk_crash_points_test_key_1';
+const api = adminApi(ADMIN_KEY);
 /** The tool call's command: one line per execution, counted on the host. */
 const RECORD = 'echo ran >> count.log';
 /** Kept running long enough to be cut off by a kill. */
@@ -54,23 +56,9 @@ async function startServer(env: Record<string, string>): Promise<{ server: Serve
   return { server, url: await hermListening(server) };
 }
 
-/** Waits for the process to kill itself at `failpoint`. */
-async function diesAt(server: Server, failpoint: FailpointName): Promise<void> {
-  const exit = await withTimeout(server.exited, 30_000, `the failpoint ${failpoint}`);
-  expect(exit.signal, server.stderr()).toBe('SIGKILL');
-  expect(server.stderr()).toContain(`failpoint ${failpoint}: killing the process`);
-}
 
 const kill = killHerm;
 
-async function api(url: string, method: string, urlPath: string, body?: unknown) {
-  const response = await fetch(`${url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
 
 /** POST a message; the process may die before it answers. */
 function send(url: string, deploymentId: string, body: Record<string, unknown>): void {

@@ -6,14 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FailpointName } from '../../src/util/failpoints.ts';
 import { availableDialects, createTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { hermListening, killHerm, spawnHerm, withTimeout, type HermProcess } from '../support/herm-process.ts';
+import { hermListening, killHerm, spawnHerm, type HermProcess } from '../support/herm-process.ts';
 import { describeEvents, isFinalStatus, replayProblems, runEventProblems } from '../support/run-invariants.ts';
 import { startScriptedModelServer, type ScriptedModelServer, type ScriptedTurn } from '../support/scripted-model-server.ts';
 import { openSse, type WireEvent } from '../support/sse-client.ts';
+import { adminApi, diesAt } from '../support/crash-points.ts';
 
 const ADMIN_KEY = 'herm_sk_steering_crash_test_key_1';
+const api = adminApi(ADMIN_KEY);
 /** The held call's command: one line per execution, counted on the host. */
 const RECORD = 'echo ran >> count.log';
 
@@ -57,14 +58,6 @@ async function scenario(dialect: 'sqlite' | 'postgres') {
   return { dataDir: database.dataDir, spawn, start };
 }
 
-async function api(url: string, method: string, urlPath: string, body?: unknown) {
-  const response = await fetch(`${url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
 
 /** A deployment whose `shell` calls wait for approval; `position`: its event stream from the start. */
 async function createDeployment(url: string) {
@@ -94,11 +87,6 @@ async function waitForEvent(url: string, deploymentId: string, position: string,
 
 const waiting = (event: WireEvent) => event.type === 'run_status' && event.data.status === 'waiting_on_human';
 
-async function diesAt(server: HermProcess, failpoint: FailpointName): Promise<void> {
-  const exit = await withTimeout(server.exited, 30_000, `the failpoint ${failpoint}`);
-  expect(exit.signal, server.stderr()).toBe('SIGKILL');
-  expect(server.stderr()).toContain(`failpoint ${failpoint}: killing the process`);
-}
 
 function executions(dataDir: string, deploymentId: string): number {
   const file = path.join(dataDir, 'workspaces', deploymentId, 'count.log');

@@ -5,16 +5,15 @@
 // happen), finds those observations written and only moves the marker: the model is not asked about the same
 // messages again (asked, it words the facts differently, and they would be in memory twice), and the thread's next
 // messages are observed as usual.
-import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { availableDialects, createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { hermListening, killHerm, spawnHerm, withTimeout, type HermProcess } from '../support/herm-process.ts';
 import { startScriptedModelServer, type ScriptedModelServer, type ScriptedTurn } from '../support/scripted-model-server.ts';
 import { isObserverRequest, waitFor } from './memory-test-support.ts';
+import { adminApi, openDatabase } from '../support/crash-points.ts';
 
 const ADMIN_KEY = 'herm_sk_memory_crash_test_key_01';
+const api = adminApi(ADMIN_KEY);
 const FIRST = 'Please write my reports in French. We publish every Friday at noon.';
 const SECOND = 'By the way, my name is Ada.';
 
@@ -33,14 +32,6 @@ afterAll(async () => {
   for (const database of databases) await database.drop().catch(() => {});
 });
 
-async function api(url: string, method: string, urlPath: string, body?: unknown) {
-  const response = await fetch(`${url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
 
 async function send(url: string, deploymentId: string, content: string, threadId?: string): Promise<{ run_id: string; thread_id: string }> {
   const sent = await api(url, 'POST', `/v1/deployments/${deploymentId}/messages`, { content, ...(threadId ? { thread_id: threadId } : {}) });
@@ -61,19 +52,6 @@ async function converse(url: string, deploymentId: string, content: string, thre
 /** The new messages of an observer's request (its prompt's last section). */
 const newMessages = (text: string | undefined) => text?.split('## New messages\n')[1] ?? '';
 
-/** Runs statements on the test's database directly, in PostgreSQL's form ($1…). */
-async function openDatabase(database: TestDatabase): Promise<{ rows: (text: string, parameters: unknown[]) => Promise<any[]>; close: () => Promise<void> }> {
-  if (database.databaseUrl) {
-    const client = new pg.Client({ connectionString: database.databaseUrl });
-    await client.connect();
-    return { rows: async (text, parameters) => (await client.query(text, parameters)).rows, close: () => client.end() };
-  }
-  const sqlite = new DatabaseSync(path.join(database.dataDir, 'herm.sqlite'));
-  return {
-    rows: async (text, parameters) => sqlite.prepare(text.replace(/\$(\d+)/g, '?$1')).all(...(parameters as never[])),
-    close: async () => sqlite.close(),
-  };
-}
 
 for (const dialect of dialects) {
   describe(`the memory observer across kill -9, on ${dialect}`, () => {
