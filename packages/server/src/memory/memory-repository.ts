@@ -60,7 +60,7 @@ interface VersionRow {
   created_at: number | string;
 }
 
-interface ObservationRow {
+export interface ObservationRow {
   thread_id: string;
   deployment_id: string;
   observed_through: number | string;
@@ -71,7 +71,7 @@ interface ObservationRow {
 
 const MEMORY_COLUMNS = 'deployment_id, memory_id, path, content, source, priority, created_at, updated_at';
 const VERSION_COLUMNS = 'id, deployment_id, memory_id, action, actor, before_content, after_content, thread_id, created_at';
-const OBSERVATION_COLUMNS = 'thread_id, deployment_id, observed_through, pending, due_at, attempts';
+export const OBSERVATION_COLUMNS = 'thread_id, deployment_id, observed_through, pending, due_at, attempts';
 
 function memoryFromRow(row: MemoryRow): MemoryRecord {
   return {
@@ -99,7 +99,7 @@ function versionFromRow(row: VersionRow): MemoryVersionRecord {
   };
 }
 
-function observationFromRow(row: ObservationRow): ObservationState {
+export function observationFromRow(row: ObservationRow): ObservationState {
   return {
     thread_id: row.thread_id,
     deployment_id: row.deployment_id,

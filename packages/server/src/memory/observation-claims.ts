@@ -13,7 +13,7 @@
 // the next claim to check.
 import type { Db, Dialect } from '../store/database.ts';
 import { query } from '../store/sql.ts';
-import type { ObservationState } from './memory-repository.ts';
+import { OBSERVATION_COLUMNS, observationFromRow, type ObservationRow, type ObservationState } from './memory-repository.ts';
 
 /** What a claim's holder was writing when it last said: the memories of the thread's messages through `through`. */
 export interface ObservationWrite {
@@ -40,16 +40,6 @@ export function parseWriting(value: string | null | undefined): ObservationWrite
   }
 }
 
-interface ObservationRow {
-  thread_id: string;
-  deployment_id: string;
-  observed_through: number | string;
-  pending: number | string;
-  due_at: number | string;
-  attempts: number | string;
-  writing: string | null;
-}
-
 export class ObservationClaims {
   readonly #db: Db;
   readonly #dialect: Dialect;
@@ -64,26 +54,16 @@ export class ObservationClaims {
    * holder before was writing when it last said (it may have died writing).
    */
   async claim(threadId: string, owner: string, now: number, expiresAt: number): Promise<{ state: ObservationState; writing: ObservationWrite | undefined } | undefined> {
-    const [row] = await query<ObservationRow>(
+    const [row] = await query<ObservationRow & { writing: string | null }>(
       this.#db,
       this.#dialect,
       `UPDATE memory_observations SET lease_owner = $2, lease_expires_at = $4
        WHERE thread_id = $1 AND pending = 1 AND due_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at < $3)
-       RETURNING thread_id, deployment_id, observed_through, pending, due_at, attempts, writing`,
+       RETURNING ${OBSERVATION_COLUMNS}, writing`,
       [threadId, owner, now, expiresAt],
     );
     if (!row) return undefined;
-    return {
-      state: {
-        thread_id: row.thread_id,
-        deployment_id: row.deployment_id,
-        observed_through: Number(row.observed_through),
-        pending: Number(row.pending) === 1,
-        due_at: Number(row.due_at),
-        attempts: Number(row.attempts),
-      },
-      writing: parseWriting(row.writing),
-    };
+    return { state: observationFromRow(row), writing: parseWriting(row.writing) };
   }
 
   /**
