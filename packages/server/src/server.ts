@@ -441,6 +441,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ component: 'dreams' }),
     settings: { idleMs: config.HERM_DREAM_IDLE_MS, reviewCharacters: config.HERM_DREAM_REVIEW_TOKENS * 4 },
     quotas,
+    usage,
   });
   const dreamScheduler = new DreamScheduler({ service: dreams, pollMs: config.HERM_DREAM_POLL_MS, logger: logger.child({ component: 'dreams' }) });
   // Webhooks: deliveries are enqueued in the commit of the events they tell of, and sent by this worker.

@@ -4,6 +4,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { DreamBusyError, DreamingDisabledError, DreamRollbackError } from '../dreams/dream-service.ts';
 import type { DreamRecord } from '../dreams/dream-repository.ts';
+import { describeBudget } from '../usage/usage-repository.ts';
 import { toIso } from '../util/time.ts';
 import { ApiError, notFound } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
@@ -116,8 +117,8 @@ export function dreamRoutes(): OpenAPIHono<AppEnv> {
       summary: 'Dream now',
       description:
         'Starts a dream now instead of waiting for the deployment to be idle (it covers the activity so far). 409 run_in_progress while a run ' +
-        'is active on the deployment (a dream never runs beside one); 409 conflict with features.dreaming false. A run of the customer that ' +
-        'starts during a dream stops it.',
+        'is active on the deployment (a dream never runs beside one); 409 conflict with features.dreaming false; 402 insufficient_credits ' +
+        'when a credit budget ran out; 429 past the run quotas. A run of the customer that starts during a dream stops it.',
       tags: ['Dreams'],
       security: bearerSecurity,
       request: { params: DeploymentParams },
@@ -129,6 +130,9 @@ export function dreamRoutes(): OpenAPIHono<AppEnv> {
         c.header('retry-after', '1');
         throw new ApiError('server_error', 'The server is shutting down and starts no new runs; retry in a moment.', undefined, 503);
       }
+      // A dream is a run: a credit budget of the account or customer that ran out refuses it, as it refuses messages.
+      const exhausted = await c.get('services').usage.exhaustedBudget(deployment);
+      if (exhausted) throw new ApiError('insufficient_credits', `No dream was started: ${describeBudget(exhausted)}.`);
       const dream = await mapped(c.get('services').dreams.dreamNow(deployment));
       return c.json(renderDream(dream), 202);
     },

@@ -23,6 +23,7 @@ import type { MemoryRecord } from '../memory/memory-file.ts';
 import { MemoryConflictError, type MemoryService } from '../memory/memory-service.ts';
 import { QuotaExceededError, type QuotaService } from '../quotas/quota-service.ts';
 import type { RunManager } from '../runs/run-manager.ts';
+import type { UsageService } from '../usage/usage-service.ts';
 import { MAX_SKILL_BYTES, parseSkill, SkillParseError } from '../skills/parse-skill.ts';
 import type { DeploymentRecord } from '../store/deployments.ts';
 import type { NewEvent } from '../store/events.ts';
@@ -53,6 +54,8 @@ export interface DreamServiceOptions {
   logger: Logger;
   settings: DreamSettings;
   quotas?: QuotaService | undefined;
+  /** Credit budgets (usage/): an idle period whose account or customer has used up its budget goes without a dream. */
+  usage?: Pick<UsageService, 'exhaustedBudget'> | undefined;
 }
 
 /** Messages a dream reads at most (the newest), before the character budget. */
@@ -195,6 +198,7 @@ export class DreamService {
     if (!deployment.features.dreaming) return letGo('features.dreaming is off');
     if (!deployment.sandbox.persistent_filesystem) return letGo('no persistent workspace');
     if (deployment.status !== 'ready') return letGo('the deployment is not ready');
+    if (reason === 'idle' && (await this.#options.usage?.exhaustedBudget(deployment))) return letGo('a credit budget is used up');
     // A run still active (one waiting hours for a human, say): its end is new activity, and a new idle period then.
     if (await store.dreams.activeRunIn(store.db, deployment.id)) return reason === 'idle' ? letGo('a run is active') : undefined;
     const readAt = Date.now();

@@ -253,6 +253,16 @@ describe('dreaming', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ type: 'conflict', param: 'features.dreaming' });
     expect((await herm.request('GET', `/v1/deployments/${off.deployment_id}/dreams`)).body.data).toEqual([]);
+    // A customer whose credit budget is used up gets no dream, as it gets no run: 402, and none when idle either.
+    const broke = await herm.createDeployment({ features: { dreaming: true } });
+    await herm.sendAndWait(broke.deployment_id, { content: 'Hi.' });
+    expect((await herm.request('PUT', '/v1/budgets', { customer_id: broke.customer_id, credits: 0 })).status).toBe(200);
+    const unpaid = await herm.request('POST', `/v1/deployments/${broke.deployment_id}/dreams`);
+    expect(unpaid.status).toBe(402);
+    expect(unpaid.body.error.type).toBe('insufficient_credits');
+    await advance(IDLE_MS * 2);
+    expect((await herm.request('GET', `/v1/deployments/${broke.deployment_id}/dreams`)).body.data).toEqual([]);
+    expect((await herm.request('DELETE', `/v1/budgets?customer_id=${broke.customer_id}`)).status).toBe(200);
     // Without a persistent workspace a dream would keep nothing: refused too.
     const ephemeral = await herm.createDeployment({ features: { dreaming: true }, sandbox: { persistent_filesystem: false } });
     const noWorkspace = await herm.request('POST', `/v1/deployments/${ephemeral.deployment_id}/dreams`);
