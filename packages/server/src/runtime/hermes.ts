@@ -98,6 +98,11 @@ function loadAiSdk(): Promise<typeof import('ai')> {
 }
 
 const modelToolCache = new WeakMap<AgentTool, ToolSet[string]>();
+/**
+ * JSON schemas by zod schema: a tool made per run or per deployment (the automations tool, bound to its deployment)
+ * is a new object each time, but its zod schema is the module's one, converted once.
+ */
+const jsonSchemaCache = new WeakMap<object, JSONSchema7>();
 
 /**
  * The tools as the model sees them, computed once per run. A built-in's JSON schema is computed once per tool
@@ -112,8 +117,13 @@ function toModelTools(ai: typeof import('ai'), tools: Record<string, AgentTool>)
   for (const [name, agentTool] of Object.entries(tools)) {
     let modelTool = modelToolCache.get(agentTool);
     if (!modelTool) {
-      const schema = isJsonSchemaTool(agentTool) ? agentTool.inputJsonSchema : z.toJSONSchema(agentTool.inputSchema);
-      modelTool = tool({ description: agentTool.description, inputSchema: jsonSchema(schema as JSONSchema7) });
+      let schema: JSONSchema7;
+      if (isJsonSchemaTool(agentTool)) schema = agentTool.inputJsonSchema as JSONSchema7;
+      else {
+        schema = jsonSchemaCache.get(agentTool.inputSchema) ?? (z.toJSONSchema(agentTool.inputSchema) as JSONSchema7);
+        jsonSchemaCache.set(agentTool.inputSchema, schema);
+      }
+      modelTool = tool({ description: agentTool.description, inputSchema: jsonSchema(schema) });
       modelToolCache.set(agentTool, modelTool);
     }
     set[name] = modelTool;
