@@ -358,7 +358,9 @@ export class RunRepository {
       if (active) {
         run = fromRow(active);
         folded = true;
-        const strategy = input.strategy ?? 'fold';
+        // A message to a thread a dream is at work on is a customer's, not the dream's: the dream stops and the
+        // message starts a run of its own as it ends (interrupt), whatever the strategy asked for (reject aside).
+        const strategy = run.trigger === 'dream' && input.trigger !== 'dream' && input.strategy !== 'reject' ? 'interrupt' : (input.strategy ?? 'fold');
         if (strategy === 'reject') throw new RunInProgressError(run);
         if (strategy !== 'fold') return this.#queueIn(trx, input, run, strategy === 'interrupt', now);
       }

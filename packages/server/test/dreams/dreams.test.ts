@@ -230,6 +230,35 @@ describe('dreaming', () => {
     expect(prompt.messages.filter((message) => message.role === 'user')).toHaveLength(1);
   });
 
+  it("a message posted to a dream's thread stops the dream and starts a run of its own", async () => {
+    const deployment = await herm.createDeployment({ features: { dreaming: true } });
+    const id = deployment.deployment_id;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // The customer's run on the dream's thread has the dream's message in its history: told apart by its last message.
+    herm.model.setHandler(async (request) => {
+      if (!request.lastUserText?.startsWith(DREAM_HEADER)) return { text: `Answered: ${request.lastUserText}` };
+      if (toolResults(request) === 0) return { toolCalls: [{ name: 'shell', arguments: { command: 'sleep 20' } }] };
+      await released;
+      return { text: 'Done.' };
+    });
+    await herm.sendAndWait(id, { content: 'Hello.' });
+    const started = await herm.request('POST', `/v1/deployments/${id}/dreams`);
+    await waitFor('the dream at work', async () => (await herm.request('GET', `/v1/deployments/${id}/runs/${started.body.run_id}`)).body.steps >= 1);
+    const posted = await herm.request('POST', `/v1/deployments/${id}/messages`, { content: 'Is anyone there?', thread_id: started.body.thread_id });
+    expect(posted.status).toBe(202);
+    expect(posted.body.run_id).not.toBe(started.body.run_id);
+    const dream = await waitForDreamEnd(id, started.body.dream_id);
+    expect(dream).toMatchObject({ status: 'failed' });
+    const run = await waitFor('the customer run ended', async () => {
+      const got = await herm.request('GET', `/v1/deployments/${id}/runs/${posted.body.run_id}`);
+      return ['completed', 'error'].includes(got.body.status) && got.body;
+    });
+    expect(run).toMatchObject({ status: 'completed', trigger: 'message' });
+    expect(herm.model.requests.at(-1)!.lastUserText).toBe('Is anyone there?');
+    release();
+  });
+
   it('does not take a learned skill named like a product skill, and dreams only with features.dreaming on', async () => {
     const product = '---\nname: brief\ndescription: The product brief\n---\nProduct steps.';
     const deployment = await herm.createDeployment({ features: { dreaming: true }, skills: [{ name: 'brief', source: 'inline', content: product }] });
