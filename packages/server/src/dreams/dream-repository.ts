@@ -1,5 +1,5 @@
 // The tables of dreaming. `dream_state` is one row per deployment with dreaming on: when it was last active (a run
-// of the customer's ended), how far the last dream covered, and the thread its dreams run on. A deployment is due to
+// of the customer's ended) and how far the last dream covered. A deployment is due to
 // dream once it has been idle for HERM_DREAM_IDLE_MS after activity no dream covered yet; claiming that moves
 // `dreamed_through` in the commit that starts the dream run, so each idle period dreams once, on one node.
 // `dreams` keeps each dream: its run, the memory and learned skills it started from, and (once its run ended) what it
@@ -127,7 +127,7 @@ export class DreamRepository {
     await query(
       this.#db,
       this.#dialect,
-      `INSERT INTO dream_state (deployment_id, last_activity_at, dreamed_through, thread_id) VALUES ($1, $2, 0, NULL)
+      `INSERT INTO dream_state (deployment_id, last_activity_at, dreamed_through) VALUES ($1, $2, 0)
        ON CONFLICT (deployment_id) DO UPDATE SET last_activity_at = CASE WHEN dream_state.last_activity_at > $2 THEN dream_state.last_activity_at ELSE $2 END`,
       [deploymentId, at],
     );
@@ -145,15 +145,15 @@ export class DreamRepository {
   }
 
   /** The deployment's dream state, locked for the caller's transaction on PostgreSQL. */
-  async stateIn(trx: Db, deploymentId: string): Promise<{ last_activity_at: number; dreamed_through: number; thread_id: string | null } | undefined> {
+  async stateIn(trx: Db, deploymentId: string): Promise<{ last_activity_at: number; dreamed_through: number } | undefined> {
     const lock = this.#dialect === 'postgres' ? ' FOR UPDATE' : '';
-    const [row] = await query<{ last_activity_at: number | string; dreamed_through: number | string; thread_id: string | null }>(
+    const [row] = await query<{ last_activity_at: number | string; dreamed_through: number | string }>(
       trx,
       this.#dialect,
-      `SELECT last_activity_at, dreamed_through, thread_id FROM dream_state WHERE deployment_id = $1${lock}`,
+      `SELECT last_activity_at, dreamed_through FROM dream_state WHERE deployment_id = $1${lock}`,
       [deploymentId],
     );
-    return row ? { last_activity_at: Number(row.last_activity_at), dreamed_through: Number(row.dreamed_through), thread_id: row.thread_id } : undefined;
+    return row ? { last_activity_at: Number(row.last_activity_at), dreamed_through: Number(row.dreamed_through) } : undefined;
   }
 
   /**
@@ -164,7 +164,7 @@ export class DreamRepository {
     await query(
       trx,
       this.#dialect,
-      'INSERT INTO dream_state (deployment_id, last_activity_at, dreamed_through, thread_id) VALUES ($1, 0, 0, NULL) ON CONFLICT (deployment_id) DO NOTHING',
+      'INSERT INTO dream_state (deployment_id, last_activity_at, dreamed_through) VALUES ($1, 0, 0) ON CONFLICT (deployment_id) DO NOTHING',
       [deploymentId],
     );
   }
@@ -174,17 +174,14 @@ export class DreamRepository {
     await query(this.#db, this.#dialect, 'DELETE FROM dream_state WHERE deployment_id = $1', [deploymentId]);
   }
 
-  /**
-   * Marks activity through `through` as dreamed and, when given, the thread dreams run on (null keeps it), inside
-   * the dream's commit.
-   */
-  async claimIn(trx: Db, deploymentId: string, through: number, threadId: string | null): Promise<void> {
+  /** Marks activity through `through` as dreamed, inside the commit that starts (or lets go of) a dream. */
+  async claimIn(trx: Db, deploymentId: string, through: number): Promise<void> {
     await query(
       trx,
       this.#dialect,
-      `INSERT INTO dream_state (deployment_id, last_activity_at, dreamed_through, thread_id) VALUES ($1, $2, $2, $3)
-       ON CONFLICT (deployment_id) DO UPDATE SET dreamed_through = $2, thread_id = COALESCE($3, dream_state.thread_id)`,
-      [deploymentId, through, threadId],
+      `INSERT INTO dream_state (deployment_id, last_activity_at, dreamed_through) VALUES ($1, $2, $2)
+       ON CONFLICT (deployment_id) DO UPDATE SET dreamed_through = $2`,
+      [deploymentId, through],
     );
   }
 

@@ -188,7 +188,7 @@ export class DreamService {
       if (reason === 'idle' && through !== undefined) {
         await events.transact(deployment.id, async (trx) => {
           const state = await store.dreams.stateIn(trx, deployment.id);
-          if (state && state.last_activity_at === through && state.dreamed_through < through) await store.dreams.claimIn(trx, deployment.id, through, null);
+          if (state && state.last_activity_at === through && state.dreamed_through < through) await store.dreams.claimIn(trx, deployment.id, through);
           return { result: undefined };
         });
       }
@@ -245,7 +245,7 @@ export class DreamService {
         leaseMs: this.#options.leaseMs,
       });
       const activity = current?.last_activity_at ?? 0;
-      await store.dreams.claimIn(trx, deployment.id, Math.max(activity, current?.dreamed_through ?? 0), run.thread_id);
+      await store.dreams.claimIn(trx, deployment.id, Math.max(activity, current?.dreamed_through ?? 0));
       const dream: DreamRecord = {
         id: newId('dream'),
         deployment_id: deployment.id,

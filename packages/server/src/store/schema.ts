@@ -217,11 +217,10 @@ const MIGRATIONS: string[][] = [
     `ALTER TABLE memory_observations ADD COLUMN writing TEXT`,
   ],
   [
-    // Dreaming (dreams/): each deployment's idle tracking (its last activity, what the last dream covered, the
-    // thread dreams run on), its dreams with the memory and learned skills they started from and what they changed,
+    // Dreaming (dreams/): each deployment's idle tracking (its last activity, what the last dream covered), its dreams with the memory and learned skills they started from and what they changed,
     // and the index of learned skills (the files live in the workspace's learned-skills area; runs read the index).
     `CREATE TABLE dream_state (
-      deployment_id TEXT PRIMARY KEY, last_activity_at BIGINT NOT NULL, dreamed_through BIGINT NOT NULL, thread_id TEXT)`,
+      deployment_id TEXT PRIMARY KEY, last_activity_at BIGINT NOT NULL, dreamed_through BIGINT NOT NULL)`,
     `CREATE INDEX dream_state_activity ON dream_state (last_activity_at)`,
     `CREATE TABLE dreams (
       id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, run_id TEXT NOT NULL, thread_id TEXT NOT NULL, status TEXT NOT NULL,
